@@ -1,0 +1,17 @@
+"""In-Context LoRA panels for ComfyUI: build multi-panel canvases, mask the output slots, split the result.
+
+ComfyUI imports this file under a name derived from the folder, which differs between a git clone and a registry
+install, so everything below uses relative imports. ComfyUI is imported only inside `comfy_entrypoint`, which
+keeps the pure tensor logic in `nodes/` importable (and testable) without ComfyUI.
+"""
+
+WEB_DIRECTORY = "./js"
+
+
+async def comfy_entrypoint():
+    from .nodes.extension import InContextLoRAExtension
+
+    return InContextLoRAExtension()
+
+
+__all__ = ["WEB_DIRECTORY", "comfy_entrypoint"]

@@ -1,0 +1,8 @@
+"""Socket types the pack adds to ComfyUI (imports ComfyUI: node modules only)."""
+
+from comfy_api.latest import io
+
+PanelLayoutSocket = io.Custom("ICLORA_PANEL_LAYOUT")
+"""Carries a `layout.PanelLayout` from Panel Concatenate to the mask, sampler, prompt builder and split."""
+
+CATEGORY = "In-Context LoRA"

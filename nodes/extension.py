@@ -1,0 +1,10 @@
+"""The pack as a ComfyUI V3 extension: the list of nodes it registers."""
+
+from comfy_api.latest import ComfyExtension, io
+
+from .panel_nodes import PANEL_NODES
+
+
+class InContextLoRAExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return list(PANEL_NODES)

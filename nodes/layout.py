@@ -1,0 +1,331 @@
+"""The panel layout: the one description of a canvas that every node of the pack reads.
+
+Panel Concatenate writes it; Output Slot Mask, the sampler, the prompt builder and Panel Split read it. Keeping
+geometry, roles and each input's fit in one serialisable value means no node ever re-derives panel boxes from
+widget values that might have changed in between.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+from .errors import PanelInputError
+
+ALIGN = 16
+"""FLUX sees 8 px per latent cell and 2x2 latent cells per token: panel sides on multiples of 16 px keep every
+token inside one panel and give an exact 0/1 latent mask."""
+
+ARRANGEMENTS = ("row", "column", "grid")
+ROLE_INPUT = "input"
+ROLE_OUTPUT = "output"
+ROLES = (ROLE_INPUT, ROLE_OUTPUT)
+LAYOUT_VERSION = 1
+
+CONCATENATE = "Panel Concatenate"
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned pixel rectangle; x, y is the top-left corner."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def area(self) -> int:
+        return self.w * self.h
+
+    def slices(self) -> tuple[slice, slice]:
+        """(rows, columns) slices, for indexing `[B, H, W, C]` tensors as `t[:, rows, cols]`."""
+        return slice(self.y, self.y + self.h), slice(self.x, self.x + self.w)
+
+    def to_list(self) -> list[int]:
+        return [self.x, self.y, self.w, self.h]
+
+    @classmethod
+    def from_list(cls, values: list[int]) -> "Box":
+        x, y, w, h = (int(v) for v in values)
+        return cls(x, y, w, h)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How a user's image was fitted into its panel, kept so Panel Split can undo it.
+
+    `source_box` is the part of the original image that is visible (crop cuts the rest away);
+    `content_box` is where that part sits inside the panel, in panel coordinates (pad leaves a margin).
+    """
+
+    mode: str
+    source_w: int
+    source_h: int
+    source_box: Box
+    content_box: Box
+
+    def to_dict(self) -> dict:
+        return {
+            "mode": self.mode,
+            "source_size": [self.source_w, self.source_h],
+            "source_box": self.source_box.to_list(),
+            "content_box": self.content_box.to_list(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Fit":
+        source_w, source_h = (int(v) for v in data["source_size"])
+        return cls(
+            mode=str(data["mode"]),
+            source_w=source_w,
+            source_h=source_h,
+            source_box=Box.from_list(data["source_box"]),
+            content_box=Box.from_list(data["content_box"]),
+        )
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One panel of the canvas. `number` counts from 1 in reading order: it is what users type."""
+
+    number: int
+    role: str
+    box: Box
+    input_index: int | None = None
+    fit: Fit | None = None
+
+    @property
+    def is_output(self) -> bool:
+        return self.role == ROLE_OUTPUT
+
+    def to_dict(self) -> dict:
+        data: dict = {"number": self.number, "role": self.role, "box": self.box.to_list()}
+        if self.input_index is not None:
+            data["input_index"] = self.input_index
+        if self.fit is not None:
+            data["fit"] = self.fit.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Panel":
+        fit = data.get("fit")
+        index = data.get("input_index")
+        return cls(
+            number=int(data["number"]),
+            role=str(data["role"]),
+            box=Box.from_list(data["box"]),
+            input_index=None if index is None else int(index),
+            fit=None if fit is None else Fit.from_dict(fit),
+        )
+
+
+@dataclass(frozen=True)
+class PanelLayout:
+    """Canvas size, grid shape and panels in reading order. Cells of the grid past the last panel stay empty."""
+
+    canvas_w: int
+    canvas_h: int
+    rows: int
+    cols: int
+    arrangement: str
+    panels: tuple[Panel, ...] = field(default_factory=tuple)
+
+    @property
+    def panel_w(self) -> int:
+        return self.canvas_w // self.cols
+
+    @property
+    def panel_h(self) -> int:
+        return self.canvas_h // self.rows
+
+    @property
+    def output_panels(self) -> tuple[Panel, ...]:
+        return tuple(p for p in self.panels if p.role == ROLE_OUTPUT)
+
+    @property
+    def input_panels(self) -> tuple[Panel, ...]:
+        return tuple(p for p in self.panels if p.role == ROLE_INPUT)
+
+    @property
+    def token_count(self) -> int:
+        """Image tokens FLUX attends over: one per 16 x 16 px."""
+        return (self.canvas_w // ALIGN) * (self.canvas_h // ALIGN)
+
+    def empty_cells(self) -> list[Box]:
+        """Grid cells no panel occupies (e.g. the fourth cell of a 2 x 2 grid holding three panels)."""
+        return [cell_box(i, self.cols, self.panel_w, self.panel_h) for i in range(len(self.panels), self.rows * self.cols)]
+
+    def role_string(self) -> str:
+        """The panel order as Panel Concatenate's `order` input spells it, e.g. `I,I,O`."""
+        return ",".join("O" if p.is_output else "I" for p in self.panels)
+
+    def to_dict(self) -> dict:
+        return {
+            "version": LAYOUT_VERSION,
+            "canvas_size": [self.canvas_w, self.canvas_h],
+            "grid": [self.rows, self.cols],
+            "arrangement": self.arrangement,
+            "panels": [p.to_dict() for p in self.panels],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PanelLayout":
+        version = data.get("version")
+        if version != LAYOUT_VERSION:
+            raise ValueError(f"panel layout version {version!r} is not supported (expected {LAYOUT_VERSION})")
+        canvas_w, canvas_h = (int(v) for v in data["canvas_size"])
+        rows, cols = (int(v) for v in data["grid"])
+        return cls(
+            canvas_w=canvas_w,
+            canvas_h=canvas_h,
+            rows=rows,
+            cols=cols,
+            arrangement=str(data["arrangement"]),
+            panels=tuple(Panel.from_dict(p) for p in data["panels"]),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> "PanelLayout":
+        return cls.from_dict(json.loads(text))
+
+    def describe(self) -> str:
+        """One line a user can read in the node's report output."""
+        roles = self.role_string()
+        return (
+            f"{len(self.panels)} panels ({roles}) as {self.rows}x{self.cols} {self.arrangement}, "
+            f"each {self.panel_w}x{self.panel_h} px; canvas {self.canvas_w}x{self.canvas_h} px "
+            f"= {self.canvas_w * self.canvas_h / 1e6:.2f} MP, {self.token_count} FLUX image tokens"
+        )
+
+
+def snap_to_alignment(value: int) -> int:
+    """Nearest multiple of ALIGN, never below ALIGN."""
+    return max(ALIGN, int(round(value / ALIGN)) * ALIGN)
+
+
+def cell_box(index: int, cols: int, panel_w: int, panel_h: int) -> Box:
+    row, col = divmod(index, cols)
+    return Box(col * panel_w, row * panel_h, panel_w, panel_h)
+
+
+def grid_shape(n_panels: int, arrangement: str, rows: int = 0, cols: int = 0) -> tuple[int, int]:
+    """Rows and columns for `n_panels`; for `grid`, 0 means "choose": as square as possible, filled row by row."""
+    if arrangement not in ARRANGEMENTS:
+        raise PanelInputError(CONCATENATE, "arrangement", f"'{arrangement}' is not an arrangement",
+                              f"Choose one of {', '.join(ARRANGEMENTS)}.")
+    if n_panels < 1:
+        raise PanelInputError(CONCATENATE, "output_slots", "the canvas would have no panels",
+                              "Connect at least one image or set output_slots to 1 or more.")
+    if arrangement == "row":
+        return 1, n_panels
+    if arrangement == "column":
+        return n_panels, 1
+    if rows < 0 or cols < 0:
+        raise PanelInputError(CONCATENATE, "grid_rows" if rows < 0 else "grid_cols", "a grid side is negative",
+                              "Use 0 for automatic or a positive count.")
+    if rows and cols:
+        if rows * cols < n_panels:
+            raise PanelInputError(CONCATENATE, "grid_rows",
+                                  f"a {rows}x{cols} grid has {rows * cols} cells but there are {n_panels} panels",
+                                  "Raise grid_rows or grid_cols, or set one of them to 0 for automatic.")
+        return rows, cols
+    if cols:
+        return math.ceil(n_panels / cols), cols
+    if rows:
+        return rows, math.ceil(n_panels / rows)
+    cols = math.ceil(math.sqrt(n_panels))
+    return math.ceil(n_panels / cols), cols
+
+
+def parse_order(order: str, n_inputs: int, n_outputs: int) -> list[str]:
+    """Panel roles in reading order.
+
+    Empty `order` puts the inputs first, then the output slots. Otherwise it is a list of `I` and `O` (commas or
+    spaces optional), one letter per panel, whose counts must match the connected images and `output_slots`.
+    """
+    text = order.strip()
+    if not text:
+        return [ROLE_INPUT] * n_inputs + [ROLE_OUTPUT] * n_outputs
+    letters = [c for c in text.upper() if c not in ", ;"]
+    bad = sorted({c for c in letters if c not in "IO"})
+    if bad:
+        raise PanelInputError(CONCATENATE, "order", f"'{order}' contains {', '.join(repr(b) for b in bad)}",
+                              "Write one I (input image) or O (output slot) per panel, e.g. 'I,O,O', "
+                              "or leave it empty for inputs first.")
+    roles = [ROLE_INPUT if c == "I" else ROLE_OUTPUT for c in letters]
+    n_i, n_o = roles.count(ROLE_INPUT), roles.count(ROLE_OUTPUT)
+    if n_i != n_inputs or n_o != n_outputs:
+        raise PanelInputError(CONCATENATE, "order",
+                              f"'{order}' has {n_i} I and {n_o} O, but {n_inputs} image(s) are connected "
+                              f"and output_slots is {n_outputs}",
+                              "Make the counts agree, or leave order empty for inputs first.")
+    return roles
+
+
+def build_layout(roles: list[str], panel_w: int, panel_h: int, arrangement: str, rows: int = 0, cols: int = 0,
+                 fits: list[Fit] | None = None) -> PanelLayout:
+    """Place panels of one size on a grid in reading order. `fits[i]` belongs to the i-th input panel."""
+    for name, side in (("panel_width", panel_w), ("panel_height", panel_h)):
+        if side < ALIGN or side % ALIGN:
+            raise PanelInputError(CONCATENATE, name, f"a panel side of {side} px is not a multiple of {ALIGN} "
+                                  f"of at least {ALIGN}", f"Use a multiple of {ALIGN} px.")
+    rows, cols = grid_shape(len(roles), arrangement, rows, cols)
+    fits = list(fits or [])
+    panels = []
+    input_index = 0
+    for i, role in enumerate(roles):
+        if role not in ROLES:
+            raise ValueError(f"unknown panel role {role!r}")
+        box = cell_box(i, cols, panel_w, panel_h)
+        if role == ROLE_INPUT:
+            fit = fits[input_index] if input_index < len(fits) else None
+            panels.append(Panel(i + 1, role, box, input_index, fit))
+            input_index += 1
+        else:
+            panels.append(Panel(i + 1, role, box))
+    return PanelLayout(cols * panel_w, rows * panel_h, rows, cols, arrangement, tuple(panels))
+
+
+def check_canvas_size(layout: PanelLayout, height: int, width: int, node: str, input_name: str) -> None:
+    """Refuse a canvas that no longer has the layout's size (it was rescaled or cropped in between)."""
+    if (width, height) == (layout.canvas_w, layout.canvas_h):
+        return
+    raise PanelInputError(node, input_name,
+                          f"the canvas is {width}x{height} but the layout expects "
+                          f"{layout.canvas_w}x{layout.canvas_h}",
+                          "Connect the canvas that Panel Concatenate made (or its VAE decode), unscaled; "
+                          "resize the panels inside Panel Concatenate instead.")
+
+
+def parse_panel_numbers(text: str, layout: PanelLayout, node: str, input_name: str) -> list[int]:
+    """Panel numbers as users type them ("2, 4" or "2-4"), checked against the layout, in the order given."""
+    numbers: list[int] = []
+    for part in text.replace(";", ",").replace(" ", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part[1:]:
+                first, last = part.split("-", 1)
+                span = range(int(first), int(last) + 1)
+            else:
+                span = range(int(part), int(part) + 1)
+        except ValueError:
+            raise PanelInputError(node, input_name, f"'{part}' is not a panel number",
+                                  "Write panel numbers counted from 1 in reading order, e.g. '2, 3' or '2-4'.") from None
+        for n in span:
+            if not 1 <= n <= len(layout.panels):
+                raise PanelInputError(node, input_name,
+                                      f"panel {n} does not exist; the layout has panels 1 to {len(layout.panels)}",
+                                      "Use numbers within that range.")
+            if n not in numbers:
+                numbers.append(n)
+    if not numbers:
+        raise PanelInputError(node, input_name, "no panel numbers were given",
+                              "Write at least one panel number, e.g. '2'.")
+    return numbers

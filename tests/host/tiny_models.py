@@ -1,0 +1,150 @@
+"""Tiny FLUX-architecture models, built at test time, loaded through ComfyUI's stock loaders.
+
+Real FLUX weights cannot be used in tests, and ComfyUI's detection hard-codes FLUX.1's sizes (hidden 3072, T5 width
+4096, CLIP width 768). `patch_loaders_for_tiny_models` makes detection read those sizes from tensor shapes when they
+are smaller, so `UNETLoader`, `DualCLIPLoader` and `VAELoader` run unchanged on files carrying the published names.
+Nothing here is committed as weights; every file is written into a temporary folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+FLUX_FILE = "flux1-dev.safetensors"
+CLIP_L_FILE = "clip_l.safetensors"
+T5_FILE = "t5xxl_fp16.safetensors"
+TAEF1_FILES = ("taef1_encoder.safetensors", "taef1_decoder.safetensors")
+
+TINY_FLUX = {
+    "image_model": "flux", "in_channels": 16, "out_channels": 16, "patch_size": 2, "vec_in_dim": 32,
+    "context_in_dim": 32, "hidden_size": 64, "mlp_ratio": 4.0, "num_heads": 2, "depth": 1,
+    "depth_single_blocks": 1, "axes_dim": [4, 14, 14], "theta": 10000, "qkv_bias": True, "guidance_embed": True,
+}
+TINY_CLIP_L = {
+    "hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "num_hidden_layers": 2,
+    "projection_dim": 32,
+}
+TINY_T5 = {"d_model": 32, "d_ff": 64, "d_kv": 16, "num_heads": 2, "num_layers": 1}
+CLIP_HEAD_DIM = 16  # CLIP has no tensor whose shape gives the head count: tiny CLIPs here use 16 per head
+
+
+def _randomise(module: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
+    """ComfyUI's layers skip weight init, so fill every tensor: norms near 1, the rest small and random."""
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, tensor in module.state_dict().items():
+        if not tensor.is_floating_point():
+            state[name] = tensor.clone()
+        elif name.endswith(".bias"):
+            state[name] = 0.02 * torch.randn(tensor.shape, generator=generator)
+        elif "norm" in name or name.endswith("scale"):
+            state[name] = 1.0 + 0.02 * torch.randn(tensor.shape, generator=generator)
+        else:
+            state[name] = 0.05 * torch.randn(tensor.shape, generator=generator)
+    return {k: v.float().contiguous() for k, v in state.items()}
+
+
+def build_tiny_models(models_dir: Path) -> None:
+    """Write the tiny FLUX, text encoders and TAEF1 into ComfyUI's model folder layout under `models_dir`."""
+    import comfy.model_detection
+    import comfy.taesd.taesd
+    import comfy.text_encoders.flux
+
+    for folder in ("diffusion_models", "text_encoders", "vae_approx", "vae", "loras"):
+        (models_dir / folder).mkdir(parents=True, exist_ok=True)
+
+    model_config = comfy.model_detection.model_config_from_unet_config(dict(TINY_FLUX))
+    flux = model_config.get_model({}, "")
+    save_file(_randomise(flux.diffusion_model, 1), str(models_dir / "diffusion_models" / FLUX_FILE))
+
+    clip_config = dict(TINY_CLIP_L)
+    options = {"clip_l_model_config": clip_config, "model_config": dict(clip_config),
+               "t5xxl_model_config": dict(TINY_T5)}
+    encoders = comfy.text_encoders.flux.FluxClipModel(model_options=options)
+    save_file(_randomise(encoders.clip_l.transformer, 2), str(models_dir / "text_encoders" / CLIP_L_FILE))
+    save_file(_randomise(encoders.t5xxl.transformer, 3), str(models_dir / "text_encoders" / T5_FILE))
+
+    taesd = comfy.taesd.taesd.TAESD(latent_channels=16)
+    save_file(_randomise(taesd.taesd_encoder, 4), str(models_dir / "vae_approx" / TAEF1_FILES[0]))
+    save_file(_randomise(taesd.taesd_decoder, 5), str(models_dir / "vae_approx" / TAEF1_FILES[1]))
+
+
+def _tiny_flux_config(state_dict: dict, key_prefix: str, config: dict | None) -> dict | None:
+    if not config or config.get("image_model") != "flux":
+        return config
+    hidden = state_dict[f"{key_prefix}img_in.weight"].shape[0]
+    if hidden == 3072:
+        return config
+    head_dim = state_dict[f"{key_prefix}double_blocks.0.img_attn.norm.key_norm.scale"].shape[0]
+    mlp = state_dict[f"{key_prefix}double_blocks.0.img_mlp.0.weight"].shape[0]
+    return {
+        **config,
+        "hidden_size": hidden,
+        "num_heads": hidden // head_dim,
+        "context_in_dim": state_dict[f"{key_prefix}txt_in.weight"].shape[1],
+        "mlp_ratio": mlp / hidden,
+        "axes_dim": [head_dim // 8, head_dim * 7 // 16, head_dim * 7 // 16],  # FLUX.1's 16/56/56 split
+    }
+
+
+def _count(state_dict: dict, pattern: str) -> int:
+    count = 0
+    while pattern.format(count) in state_dict:
+        count += 1
+    return count
+
+
+def _tiny_text_encoder_options(state_dicts: list[dict], model_options: dict) -> dict:
+    options = dict(model_options)
+    for sd in state_dicts:
+        embedding = sd.get("text_model.embeddings.token_embedding.weight")
+        if embedding is not None and embedding.shape[1] != 768:
+            hidden = embedding.shape[1]
+            clip = {
+                "hidden_size": hidden,
+                "intermediate_size": sd["text_model.encoder.layers.0.mlp.fc1.weight"].shape[0],
+                "num_attention_heads": max(1, hidden // CLIP_HEAD_DIM),
+                "num_hidden_layers": _count(sd, "text_model.encoder.layers.{}.mlp.fc1.weight"),
+                "projection_dim": hidden,
+            }
+            options["clip_l_model_config"] = clip
+            options["model_config"] = dict(clip)  # long_clipl rebuilds clip_l's config from this key
+        shared = sd.get("shared.weight")
+        if shared is not None and shared.shape[1] != 4096:
+            heads = sd["encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"].shape[1]
+            options["t5xxl_model_config"] = {
+                "d_model": shared.shape[1],
+                "d_ff": sd["encoder.block.0.layer.1.DenseReluDense.wi_0.weight"].shape[0],
+                "num_heads": heads,
+                "d_kv": sd["encoder.block.0.layer.0.SelfAttention.q.weight"].shape[0] // heads,
+                "num_layers": _count(sd, "encoder.block.{}.layer.0.SelfAttention.q.weight"),
+            }
+    return options
+
+
+def patch_loaders_for_tiny_models() -> None:
+    """Teach ComfyUI's detection to read sizes from tiny FLUX and text-encoder checkpoints. Idempotent."""
+    import comfy.model_detection
+    import comfy.sd
+
+    if getattr(comfy.model_detection.detect_unet_config, "_tiny_aware", False):
+        return
+    detect = comfy.model_detection.detect_unet_config
+    load_encoders = comfy.sd.load_text_encoder_state_dicts
+
+    def detect_unet_config(state_dict, key_prefix, metadata=None):
+        return _tiny_flux_config(state_dict, key_prefix, detect(state_dict, key_prefix, metadata=metadata))
+
+    def load_text_encoder_state_dicts(state_dicts=[], embedding_directory=None, clip_type=None, model_options={}):
+        options = _tiny_text_encoder_options(state_dicts, model_options)
+        kwargs = {"embedding_directory": embedding_directory, "model_options": options}
+        if clip_type is not None:
+            kwargs["clip_type"] = clip_type
+        return load_encoders(state_dicts, **kwargs)
+
+    detect_unet_config._tiny_aware = True
+    comfy.model_detection.detect_unet_config = detect_unet_config
+    comfy.sd.load_text_encoder_state_dicts = load_text_encoder_state_dicts
