@@ -102,7 +102,7 @@ def test_editor_shows_the_nodes_with_their_widgets_and_no_console_errors(server)
     console_errors: list[str] = []
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 900})
+        page = browser.new_page(viewport={"width": 1760, "height": 1000})
         page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: console_errors.append(str(e) + " @ " + (e.stack or "")[:600]))
         failed: list[str] = []
@@ -117,7 +117,7 @@ def test_editor_shows_the_nodes_with_their_widgets_and_no_console_errors(server)
                 const out = {};
                 ids.forEach((id, i) => {
                     const node = window.LiteGraph.createNode(id);
-                    node.pos = [40 + i * 420, 80];
+                    node.pos = [20 + i * 400, 60];
                     window.app.graph.add(node);
                     out[id] = {
                         title: node.title,
@@ -144,6 +144,9 @@ def test_editor_shows_the_nodes_with_their_widgets_and_no_console_errors(server)
     assert "image_1" in concat["inputs"] and concat["outputs"] == ["canvas", "layout", "report"]
     assert widgets["ICLoRA_OutputSlotMask"]["inputs"][:1] == ["layout"]
     assert widgets["ICLoRA_PanelSplit"]["widgets"] == ["select", "numbers", "undo_fit"]
+    builder = widgets["ICLoRA_JointPromptBuilder"]
+    assert builder["widgets"][:3] == ["preset", "summary", "panel_1"] and "panel_8" in builder["widgets"]
+    assert builder["outputs"] == ["prompt", "conditioning", "panel_texts", "warnings"]
     # A fresh user profile makes the frontend probe files that do not exist yet; nothing else may fail.
     unexpected = [f for f in failed if not FRESH_PROFILE_404.search(f)]
     assert not unexpected, unexpected
