@@ -62,15 +62,22 @@ def test_schemas_expose_the_expected_sockets(comfy):
     assert split["output"] == ["IMAGE"] and split["output_is_list"] == [True]
 
 
+def concatenate_inputs(**overrides) -> dict:
+    """Panel Concatenate's inputs in API format: its defaults, with `overrides` applied."""
+    inputs = {"output_slots": 1, "order": "", "arrangement": "row", "grid_rows": 0, "grid_cols": 0,
+              "panel_width": 0, "panel_height": 0, "fit": "crop", "pad_mode": "color", "fill_color": "#808080",
+              "slot_fill": "color", "max_megapixels": 4.0}
+    inputs.update(overrides)
+    return inputs
+
+
 def masked_sampling_graph(image_name: str, seed: int = 7) -> dict:
     """LoadImage -> Panel Concatenate -> VAEEncode -> SetLatentNoiseMask(Output Slot Mask) -> KSampler -> VAEDecode
     -> Panel Split -> SaveImage, with the stock FLUX loaders; SaveLatent records the latents to compare."""
     return {
         "1": {"class_type": "LoadImage", "inputs": {"image": image_name}},
-        "2": {"class_type": "ICLoRA_PanelConcatenate", "inputs": {
-            "image_1": ["1", 0], "output_slots": 1, "order": "", "arrangement": "row", "grid_rows": 0,
-            "grid_cols": 0, "panel_width": 64, "panel_height": 64, "fit": "crop", "pad_mode": "color",
-            "fill_color": "#808080", "slot_fill": "color", "max_megapixels": 4.0}},
+        "2": {"class_type": "ICLoRA_PanelConcatenate",
+              "inputs": concatenate_inputs(image_1=["1", 0], panel_width=64, panel_height=64)},
         "3": {"class_type": "VAEEncode", "inputs": {"pixels": ["2", 0], "vae": ["10", 0]}},
         "4": {"class_type": "ICLoRA_OutputSlotMask", "inputs": {
             "layout": ["2", 1], "panels": "", "grow": 0, "feather": 0, "invert": False}},
@@ -127,10 +134,9 @@ def test_split_list_of_unequal_panels_goes_into_save_image(comfy):
     save_png(comfy.input_dir / "wide.png", 100, 40, seed=2)
     prompt = {
         "1": {"class_type": "LoadImage", "inputs": {"image": "wide.png"}},
-        "2": {"class_type": "ICLoRA_PanelConcatenate", "inputs": {
-            "image_1": ["1", 0], "output_slots": 2, "order": "O,I,O", "arrangement": "column", "grid_rows": 0,
-            "grid_cols": 0, "panel_width": 64, "panel_height": 48, "fit": "pad", "pad_mode": "edge",
-            "fill_color": "#808080", "slot_fill": "noise", "max_megapixels": 4.0}},
+        "2": {"class_type": "ICLoRA_PanelConcatenate", "inputs": concatenate_inputs(
+            image_1=["1", 0], output_slots=2, order="O,I,O", arrangement="column", panel_width=64, panel_height=48,
+            fit="pad", pad_mode="edge", slot_fill="noise")},
         "3": {"class_type": "ICLoRA_PanelSplit", "inputs": {
             "image": ["2", 0], "layout": ["2", 1], "select": "all", "numbers": "", "undo_fit": True}},
         "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "iclora/unequal"}},
@@ -148,10 +154,7 @@ def test_bad_input_fails_the_node_with_the_pack_message_and_the_server_carries_o
     save_png(comfy.input_dir / "small.png", 64, 64, seed=3)
     prompt = {
         "1": {"class_type": "LoadImage", "inputs": {"image": "small.png"}},
-        "2": {"class_type": "ICLoRA_PanelConcatenate", "inputs": {
-            "image_1": ["1", 0], "output_slots": 1, "order": "", "arrangement": "row", "grid_rows": 0,
-            "grid_cols": 0, "panel_width": 0, "panel_height": 0, "fit": "crop", "pad_mode": "color",
-            "fill_color": "#808080", "slot_fill": "color", "max_megapixels": 4.0}},
+        "2": {"class_type": "ICLoRA_PanelConcatenate", "inputs": concatenate_inputs(image_1=["1", 0])},
         "3": {"class_type": "ImageScaleBy", "inputs": {"image": ["2", 0], "upscale_method": "nearest-exact",
                                                        "scale_by": 0.5}},
         "4": {"class_type": "ICLoRA_PanelSplit", "inputs": {
