@@ -10,12 +10,12 @@ from .layout import PanelLayout
 MASK_NODE = "Output Slot Mask"
 
 
-def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
+def dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
     """Square max filter; `max_pool2d` pads with -inf, so canvas borders do not count as masked."""
     return F.max_pool2d(mask[:, None], kernel_size=2 * radius + 1, stride=1, padding=radius)[:, 0]
 
 
-def _box_blur(mask: torch.Tensor, radius: int) -> torch.Tensor:
+def box_blur(mask: torch.Tensor, radius: int) -> torch.Tensor:
     """Separable box blur with edge replication: a linear ramp of 2*radius+1 px across each seam, and no
     fading at the canvas border where there is no neighbour panel."""
     size = 2 * radius + 1
@@ -40,9 +40,9 @@ def slot_mask(layout: PanelLayout, numbers: list[int] | None = None, grow: int =
         rows, cols = panel.box.slices()
         mask[:, rows, cols] = 1.0
     if grow > 0:
-        mask = _dilate(mask, grow)
+        mask = dilate(mask, grow)
     elif grow < 0:
-        mask = 1.0 - _dilate(1.0 - mask, -grow)
+        mask = 1.0 - dilate(1.0 - mask, -grow)
     if feather > 0:
-        mask = _box_blur(mask, feather).clamp(0.0, 1.0)
+        mask = box_blur(mask, feather).clamp(0.0, 1.0)
     return 1.0 - mask if invert else mask

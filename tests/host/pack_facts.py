@@ -1,7 +1,8 @@
 """Facts about the pack that host tests check against ComfyUI's view of it."""
 
 PACK_FOLDER_NAME = "in-context-lora-panels"  # what a Comfy Registry install unpacks into ([project].name)
-OUR_NODE_IDS = ("ICLoRA_PanelConcatenate", "ICLoRA_OutputSlotMask", "ICLoRA_PanelSplit", "ICLoRA_JointPromptBuilder")
+OUR_NODE_IDS = ("ICLoRA_PanelConcatenate", "ICLoRA_OutputSlotMask", "ICLoRA_PanelSplit", "ICLoRA_JointPromptBuilder",
+                "ICLoRA_InContextSampler")
 CATEGORY = "In-Context LoRA"
 
 SKIP_REASON = "host tier skipped: set COMFYUI_PATH to a ComfyUI checkout to run it"

@@ -117,7 +117,7 @@ def test_editor_shows_the_nodes_with_their_widgets_and_no_console_errors(server)
                 const out = {};
                 ids.forEach((id, i) => {
                     const node = window.LiteGraph.createNode(id);
-                    node.pos = [20 + i * 400, 60];
+                    node.pos = [[20, 60], [420, 60], [820, 60], [1220, 60], [420, 290]][i] || [20, 700];
                     window.app.graph.add(node);
                     out[id] = {
                         title: node.title,
@@ -147,6 +147,10 @@ def test_editor_shows_the_nodes_with_their_widgets_and_no_console_errors(server)
     builder = widgets["ICLoRA_JointPromptBuilder"]
     assert builder["widgets"][:3] == ["preset", "summary", "panel_1"] and "panel_8" in builder["widgets"]
     assert builder["outputs"] == ["prompt", "conditioning", "panel_texts", "warnings"]
+    sampler = widgets["ICLoRA_InContextSampler"]
+    assert sampler["widgets"][:3] == ["mode", "seed", "control_after_generate"]
+    assert {"model", "positive", "negative", "vae", "image", "mask", "layout"} <= set(sampler["inputs"])
+    assert sampler["outputs"] == ["image", "latent", "report"]
     # A fresh user profile makes the frontend probe files that do not exist yet; nothing else may fail.
     unexpected = [f for f in failed if not FRESH_PROFILE_404.search(f)]
     assert not unexpected, unexpected

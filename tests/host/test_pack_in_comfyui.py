@@ -41,7 +41,7 @@ def test_node_schema_is_native_and_documented(comfy, node_id):
     info = comfy.nodes.NODE_CLASS_MAPPINGS[node_id].GET_NODE_INFO_V1()  # what GET /object_info serves
     assert info["name"] == node_id and node_id.startswith("ICLoRA_")
     assert info["category"] == CATEGORY
-    assert re.fullmatch(r"([A-Z][a-z]+ ?)+", info["display_name"]), info["display_name"]
+    assert re.fullmatch(r"([A-Z][a-z]+(-[A-Z][a-z]+)* ?)+", info["display_name"]), info["display_name"]
     assert len(info["description"]) > 30
     inputs = {**info["input"]["required"], **info["input"].get("optional", {})}
     assert inputs, "a node without inputs"
@@ -71,6 +71,18 @@ def concatenate_inputs(**overrides) -> dict:
     return inputs
 
 
+def stock_flux_loaders() -> dict:
+    """Nodes 10-12: the stock FLUX loaders with the published file names (tiny models behind them in tests)."""
+    return {
+        "10": {"class_type": "VAELoader", "inputs": {"vae_name": "taef1"}},
+        "11": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux1-dev.safetensors",
+                                                       "weight_dtype": "default"}},
+        "12": {"class_type": "DualCLIPLoader", "inputs": {
+            "clip_name1": "clip_l.safetensors", "clip_name2": "t5xxl_fp16.safetensors", "type": "flux",
+            "device": "default"}},
+    }
+
+
 def masked_sampling_graph(image_name: str, seed: int = 7) -> dict:
     """LoadImage -> Panel Concatenate -> VAEEncode -> SetLatentNoiseMask(Output Slot Mask) -> KSampler -> VAEDecode
     -> Panel Split -> SaveImage, with the stock FLUX loaders; SaveLatent records the latents to compare."""
@@ -89,12 +101,7 @@ def masked_sampling_graph(image_name: str, seed: int = 7) -> dict:
         "8": {"class_type": "ICLoRA_PanelSplit", "inputs": {
             "image": ["7", 0], "layout": ["2", 1], "select": "output slots", "numbers": "", "undo_fit": False}},
         "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "iclora/slots"}},
-        "10": {"class_type": "VAELoader", "inputs": {"vae_name": "taef1"}},
-        "11": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux1-dev.safetensors",
-                                                       "weight_dtype": "default"}},
-        "12": {"class_type": "DualCLIPLoader", "inputs": {
-            "clip_name1": "clip_l.safetensors", "clip_name2": "t5xxl_fp16.safetensors", "type": "flux",
-            "device": "default"}},
+        **stock_flux_loaders(),
         "13": {"class_type": "CLIPTextEncode", "inputs": {
             "clip": ["12", 0], "text": "This two-panel image shows a product [LEFT] on a table [RIGHT] in a garden"}},
         "14": {"class_type": "FluxGuidance", "inputs": {"conditioning": ["13", 0], "guidance": 3.5}},

@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import save_file
 
 FLUX_FILE = "flux1-dev.safetensors"
+FLUX_FILL_FILE = "flux1-fill-dev.safetensors"
 CLIP_L_FILE = "clip_l.safetensors"
 T5_FILE = "t5xxl_fp16.safetensors"
 TAEF1_FILES = ("taef1_encoder.safetensors", "taef1_decoder.safetensors")
@@ -59,6 +60,9 @@ def build_tiny_models(models_dir: Path) -> None:
     model_config = comfy.model_detection.model_config_from_unet_config(dict(TINY_FLUX))
     flux = model_config.get_model({}, "")
     save_file(_randomise(flux.diffusion_model, 1), str(models_dir / "diffusion_models" / FLUX_FILE))
+    fill_config = comfy.model_detection.model_config_from_unet_config({**TINY_FLUX, "in_channels": 96})
+    fill = fill_config.get_model({}, "")
+    save_file(_randomise(fill.diffusion_model, 6), str(models_dir / "diffusion_models" / FLUX_FILL_FILE))
 
     clip_config = dict(TINY_CLIP_L)
     options = {"clip_l_model_config": clip_config, "model_config": dict(clip_config),

@@ -1,0 +1,251 @@
+"""In-context sampling on ComfyUI's own machinery (imports ComfyUI; node modules and benchmarks only).
+
+Every mode runs through `comfy.sample.sample_custom` with ComfyUI's sampler function for the chosen name and the
+sigmas `KSampler` would use, so masked mode computes exactly what `SetLatentNoiseMask` + `KSampler` compute. The
+sampler function is wrapped to count model evaluations (progress bar, live previews, cost report), to stop
+promptly on Cancel, and, in harmonized mode, to resample the early steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import comfy.model_management
+import comfy.model_sampling
+import comfy.sample
+import comfy.samplers
+import latent_preview
+import node_helpers
+import torch
+
+from .errors import PanelInputError
+from .layout import PanelLayout, check_canvas_size
+from .masks import box_blur, slot_mask
+from .sampling_math import (MODES, harmonized_steps, paste_references, paste_weight, planned_step_count,
+                            reference_soft_mask, renoise)
+
+SAMPLER_NODE = "In-Context Sampler"
+FILL_IN_CHANNELS = 96  # FLUX.1-Fill: 16 latent + 16 masked-image latent + 64 packed mask channels
+
+
+class _CountingModel:
+    """Stands in for the denoiser a sampler function calls: counts and reports each evaluation."""
+
+    def __init__(self, model, on_evaluation):
+        self._model = model
+        self._on_evaluation = on_evaluation
+
+    def __call__(self, x, sigma, **kwargs):
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        denoised = self._model(x, sigma, **kwargs)
+        self._on_evaluation(denoised, x)
+        return denoised
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+def is_flow_model(model) -> bool:
+    return isinstance(model.get_model_object("model_sampling"), comfy.model_sampling.CONST)
+
+
+def make_sampler(sampler_name: str, mode: str, repeats: int, fraction: float, flow: bool, seed: int,
+                 on_evaluation) -> comfy.samplers.KSAMPLER:
+    """ComfyUI's sampler for `sampler_name`, counted; in harmonized mode each of the first steps is taken
+    `repeats` times, renoising the whole canvas back up between takes (RePaint-style resampling)."""
+    base = comfy.samplers.sampler_object(sampler_name)
+
+    def run(model, x, sigmas, extra_args=None, callback=None, disable=None, **options):
+        counted = _CountingModel(model, on_evaluation)
+        extra_args = dict(extra_args or {})
+
+        def step(x_in, step_sigmas, step_seed):
+            return base.sampler_function(counted, x_in, step_sigmas, extra_args={**extra_args, "seed": step_seed},
+                                         callback=None, disable=True, **options)
+
+        if mode != "harmonized":
+            return step(x, sigmas, extra_args.get("seed", seed))
+        resampled = harmonized_steps(len(sigmas) - 1, fraction)
+        generator = torch.Generator().manual_seed(seed + 1)
+        for i in range(resampled):
+            for take in range(repeats):
+                x_next = step(x, sigmas[i:i + 2], seed + i * repeats + take)
+                if take < repeats - 1:
+                    fresh = torch.randn(x.shape, generator=generator).to(device=x.device, dtype=x.dtype)
+                    x = renoise(x_next, float(sigmas[i + 1]), float(sigmas[i]), fresh, flow)
+            x = x_next
+        if resampled < len(sigmas) - 1:
+            x = step(x, sigmas[resampled:], seed + resampled * repeats)
+        return x
+
+    return comfy.samplers.KSAMPLER(run, extra_options=base.extra_options, inpaint_options=base.inpaint_options)
+
+
+def make_noise(latent: torch.Tensor, seed: int, batch_size: int) -> torch.Tensor:
+    """Stock noise for one run; for `batch_size` runs, run i gets seed + i, so each is reproducible alone."""
+    if batch_size == 1:
+        return comfy.sample.prepare_noise(latent, seed)
+    return torch.cat([comfy.sample.prepare_noise(latent, seed + i) for i in range(batch_size)])
+
+
+@dataclass
+class LatentResult:
+    samples: torch.Tensor
+    evaluations: int
+    planned_steps: int
+
+
+def sample_latent(model, positive, negative, latent: torch.Tensor, noise: torch.Tensor,
+                  noise_mask: torch.Tensor | None, mode: str, seed: int, steps: int, cfg: float, sampler_name: str,
+                  scheduler: str, denoise: float = 1.0, repeats: int = 1, fraction: float = 0.0,
+                  soft_references: bool = False) -> LatentResult:
+    """Sample `latent` (`[B, C, h, w]`) with `noise`; `noise_mask` 1 = generate, 0 = keep, as ComfyUI defines it."""
+    latent = comfy.sample.fix_empty_latent_channels(model, latent)
+    if soft_references:
+        from comfy_extras.nodes_differential_diffusion import DifferentialDiffusion
+
+        model = model.clone()
+        model.set_model_denoise_mask_function(
+            lambda sigma, denoise_mask, extra_options: DifferentialDiffusion.forward(
+                sigma, denoise_mask, extra_options, strength=1.0))
+    sigmas = comfy.samplers.KSampler(model, steps=steps, device=model.load_device, sampler=sampler_name,
+                                     scheduler=scheduler, denoise=denoise, model_options=model.model_options).sigmas
+    planned = planned_step_count(len(sigmas) - 1, mode, repeats, fraction)
+    preview = latent_preview.prepare_callback(model, planned)
+    evaluations = 0
+
+    def on_evaluation(denoised, x):
+        nonlocal evaluations
+        evaluations += 1
+        preview(evaluations - 1, denoised, x, max(planned, evaluations))
+
+    if len(sigmas) <= 1:  # denoise 0: nothing to do, as KSampler
+        return LatentResult(latent, 0, 0)
+    sampler = make_sampler(sampler_name, mode, repeats, fraction, is_flow_model(model), seed, on_evaluation)
+    samples = comfy.sample.sample_custom(model, noise, cfg, sampler, sigmas, positive, negative, latent,
+                                         noise_mask=noise_mask, callback=None,
+                                         disable_pbar=True, seed=seed)
+    return LatentResult(samples, evaluations, planned)
+
+
+def _fill_conditioning(positive, negative, vae, pixels: torch.Tensor, mask: torch.Tensor):
+    """What InpaintModelConditioning adds for a Fill model: the canvas with the output slots greyed out, and the
+    mask, so the model sees the references as clean conditioning."""
+    keep = (1.0 - mask.round())[..., None]
+    greyed = (pixels - 0.5) * keep + 0.5
+    concat = vae.encode(greyed)
+    values = {"concat_latent_image": concat, "concat_mask": mask.reshape(-1, 1, mask.shape[-2], mask.shape[-1])}
+    return (node_helpers.conditioning_set_values(positive, values),
+            node_helpers.conditioning_set_values(negative, values))
+
+
+def _canvas_mask(image: torch.Tensor, mask: torch.Tensor | None, layout: PanelLayout | None, seam_feather: int,
+                 mode: str) -> torch.Tensor | None:
+    height, width = int(image.shape[1]), int(image.shape[2])
+    if layout is not None:
+        check_canvas_size(layout, height, width, SAMPLER_NODE, "image")
+    if mask is None:
+        if layout is None:
+            if mode == "joint":
+                return None
+            raise PanelInputError(SAMPLER_NODE, "mask", f"mode '{mode}' needs to know which panels to generate",
+                                  "Connect the mask from Output Slot Mask or the layout from Panel Concatenate.")
+        if not layout.output_panels:
+            raise PanelInputError(SAMPLER_NODE, "layout", "the layout has no output slots to generate",
+                                  "Set output_slots in Panel Concatenate, or connect a mask.")
+        return slot_mask(layout, feather=seam_feather)
+    if mask.ndim == 2:
+        mask = mask[None]
+    if tuple(mask.shape[-2:]) != (height, width):
+        raise PanelInputError(SAMPLER_NODE, "mask", f"the mask is {mask.shape[-1]}x{mask.shape[-2]} but the canvas "
+                              f"is {width}x{height}", "Connect the mask Output Slot Mask made for this canvas.")
+    if mask.shape[0] not in (1, image.shape[0]):
+        raise PanelInputError(SAMPLER_NODE, "mask", f"the mask batch ({mask.shape[0]}) does not match the canvas "
+                              f"batch ({image.shape[0]})", "Use one mask, or one per canvas.")
+    mask = mask.float()
+    return box_blur(mask, seam_feather).clamp(0.0, 1.0) if seam_feather > 0 else mask
+
+
+@dataclass
+class SamplerResult:
+    images: torch.Tensor
+    latent: dict
+    report: str
+
+
+def run_in_context_sampler(model, positive, negative, vae, image: torch.Tensor, mask: torch.Tensor | None,
+                           layout: PanelLayout | None, mode: str, seed: int, steps: int, cfg: float,
+                           sampler_name: str, scheduler: str, denoise: float = 1.0, repeats: int = 3,
+                           fraction: float = 1.0, reference_strength: float = 1.0, seam_feather: int = 0,
+                           paste_back: bool = True, paste_blend: int = 0, batch_size: int = 1) -> SamplerResult:
+    """Encode the canvas, sample it in `mode`, decode, and paste the user's reference pixels back."""
+    if mode not in MODES:
+        raise PanelInputError(SAMPLER_NODE, "mode", f"'{mode}' is not a mode", f"Choose one of {', '.join(MODES)}.")
+    for name, value, options in (("sampler_name", sampler_name, comfy.samplers.KSampler.SAMPLERS),
+                                 ("scheduler", scheduler, comfy.samplers.KSampler.SCHEDULERS)):
+        if value not in options:
+            raise PanelInputError(SAMPLER_NODE, name, f"'{value}' is not available", "Pick one from the list.")
+    if steps < 1:
+        raise PanelInputError(SAMPLER_NODE, "steps", f"{steps} steps cannot sample anything", "Use 1 or more.")
+    if mode == "harmonized" and repeats < 1:
+        raise PanelInputError(SAMPLER_NODE, "resample_count", "must be at least 1", "Use 1 (no resampling) or more.")
+    if image.ndim != 4 or image.shape[1] % 8 or image.shape[2] % 8:
+        raise PanelInputError(SAMPLER_NODE, "image", f"expected an IMAGE whose sides are multiples of 8, got shape "
+                              f"{list(image.shape)}", "Connect the canvas from Panel Concatenate.")
+
+    pixel_mask = _canvas_mask(image, mask, layout, seam_feather, mode)
+    if mode != "joint":
+        if float(pixel_mask.max()) <= 0.0:
+            raise PanelInputError(SAMPLER_NODE, "mask", "the mask has no output area: nothing would be generated",
+                                  "Connect Output Slot Mask with output slots (or choose the panels to generate).")
+        if float(pixel_mask.min()) >= 1.0:
+            raise PanelInputError(SAMPLER_NODE, "mask", f"the mask covers the whole canvas, so mode '{mode}' has no "
+                                  "reference to keep", "Use mode 'joint' for a text-only set.")
+    if mode == "fill":
+        in_channels = model.model.model_config.unet_config.get("in_channels")
+        if in_channels != FILL_IN_CHANNELS:
+            raise PanelInputError(SAMPLER_NODE, "model", f"mode 'fill' needs a FLUX.1-Fill model (image input of "
+                                  f"{FILL_IN_CHANNELS} channels); this model takes {in_channels}",
+                                  "Load flux1-fill-dev, or use mode 'masked' or 'harmonized' with this model.")
+
+    pixels = image[..., :3]
+    latent = vae.encode(pixels)
+    if latent.ndim != 4:
+        raise PanelInputError(SAMPLER_NODE, "vae", f"the VAE made a {latent.ndim - 2}-D latent, not an image "
+                              "latent", "Use an image VAE such as FLUX's ae.safetensors.")
+    if mode == "fill":
+        positive, negative = _fill_conditioning(positive, negative, vae, pixels, pixel_mask)
+
+    noise_mask = None
+    soft = mode != "joint" and reference_strength < 1.0
+    if mode != "joint":
+        sampling_mask = reference_soft_mask(pixel_mask, reference_strength) if soft else pixel_mask
+        noise_mask = sampling_mask.reshape(-1, 1, sampling_mask.shape[-2], sampling_mask.shape[-1])
+        if batch_size > 1 and noise_mask.shape[0] > 1:
+            noise_mask = noise_mask.repeat(batch_size, 1, 1, 1)
+    noise = make_noise(latent, seed, batch_size)
+    latent_batch = latent.repeat(batch_size, 1, 1, 1) if batch_size > 1 else latent
+    result = sample_latent(model, positive, negative, latent_batch, noise, noise_mask, mode, seed, steps, cfg,
+                           sampler_name, scheduler, denoise, repeats, fraction, soft)
+
+    decoded = vae.decode(result.samples)
+    if decoded.ndim == 5:
+        decoded = decoded.reshape(-1, decoded.shape[-3], decoded.shape[-2], decoded.shape[-1])
+    pasted = mode != "joint" and paste_back and not soft
+    if pasted:
+        original = pixels.repeat(batch_size, 1, 1, 1) if batch_size > 1 else pixels
+        weight = paste_weight(pixel_mask, paste_blend)
+        if batch_size > 1 and weight.shape[0] > 1:
+            weight = weight.repeat(batch_size, 1, 1)
+        decoded = paste_references(decoded, original.to(decoded.device), weight.to(decoded.device))
+
+    parts = [f"mode {mode}: {result.evaluations} model evaluations for {steps} steps"]
+    if mode == "harmonized":
+        resampled = harmonized_steps(steps, fraction)
+        parts.append(f"first {resampled} steps taken {repeats}x")
+    if batch_size > 1:
+        parts.append(f"batch of {batch_size} (seeds {seed}..{seed + batch_size - 1})")
+    if mode != "joint":
+        parts.append("references pasted back pixel-exact" if pasted else
+                     "references re-rendered (reference_strength < 1)" if soft else "references as decoded")
+    return SamplerResult(decoded, {"samples": result.samples}, "; ".join(parts))

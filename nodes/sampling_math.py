@@ -1,0 +1,62 @@
+"""The arithmetic of in-context sampling that needs no ComfyUI: renoising, resampling plans, reference masks and
+paste-back. Kept apart so it can be tested exactly and reused by the oracle benchmark."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .masks import box_blur, dilate
+
+MODES = ("joint", "masked", "harmonized", "fill")
+
+
+def renoise(x: torch.Tensor, sigma_from: float, sigma_to: float, noise: torch.Tensor, flow: bool) -> torch.Tensor:
+    """Take a sample at noise level `sigma_from` back up to the higher `sigma_to` with fresh `noise`.
+
+    Flow matching (FLUX): x_s = (1 - s) x0 + s e, so x_to = a x_from + sqrt(s_to^2 - a^2 s_from^2) e with
+    a = (1 - s_to) / (1 - s_from), which keeps both the signal and the total noise exactly right.
+    Variance exploding (k-diffusion EPS models): x_to = x_from + sqrt(s_to^2 - s_from^2) e.
+    """
+    if sigma_to < sigma_from:
+        raise ValueError("renoise goes up in noise: sigma_to must be >= sigma_from")
+    if flow:
+        a = (1.0 - sigma_to) / (1.0 - sigma_from)
+        extra = max(sigma_to ** 2 - (a * sigma_from) ** 2, 0.0)
+        return a * x + math.sqrt(extra) * noise
+    return x + math.sqrt(max(sigma_to ** 2 - sigma_from ** 2, 0.0)) * noise
+
+
+def harmonized_steps(steps: int, fraction: float) -> int:
+    """How many of the first steps are resampled: the early part, where the layout of the whole set is decided."""
+    return min(steps, max(0, math.ceil(fraction * steps - 1e-9)))
+
+
+def planned_step_count(steps: int, mode: str, repeats: int, fraction: float) -> int:
+    """Sampler steps a run will take (each costs a model evaluation for single-evaluation samplers)."""
+    if mode != "harmonized":
+        return steps
+    return steps + (repeats - 1) * harmonized_steps(steps, fraction)
+
+
+def reference_soft_mask(output_mask: torch.Tensor, strength: float) -> torch.Tensor:
+    """Output slots stay 1; references become 1 - strength, so with differential diffusion they are only
+    re-rendered in the last (1 - strength) part of the schedule, and kept exactly at strength 1."""
+    return output_mask + (1.0 - output_mask) * (1.0 - strength)
+
+
+def paste_weight(pixel_mask: torch.Tensor, blend: int) -> torch.Tensor:
+    """Weight of the original pixels when pasting references back: 1 on kept pixels, 0 where generated, and with
+    `blend` > 0 a ramp of about 2 * blend px inside the reference, so the seam fades instead of cutting."""
+    keep = 1.0 - pixel_mask.clamp(0.0, 1.0)
+    if blend <= 0:
+        return keep
+    inner = 1.0 - dilate(1.0 - keep, blend)
+    return box_blur(inner, blend).clamp(0.0, 1.0) * keep
+
+
+def paste_references(decoded: torch.Tensor, original: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Put the user's own pixels back where they were kept: `[B, H, W, C]` images, `[B or 1, H, W]` weight."""
+    w = weight[..., None].to(decoded.dtype)
+    return decoded * (1.0 - w) + original.to(decoded.dtype) * w

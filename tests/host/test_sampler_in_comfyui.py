@@ -1,0 +1,231 @@
+"""In-Context Sampler inside ComfyUI on tiny models: stock bit-identity, kept references, harmonized and fill
+modes, one progress update per model evaluation, Cancel, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pack_facts import skip_without_comfyui
+
+skip_without_comfyui()
+
+SAMPLER = "ICLoRA_InContextSampler"
+PROMPT = "This two-panel image shows a lamp [LEFT] on a desk [RIGHT] in a garden"
+
+
+@pytest.fixture(scope="module")
+def kit(comfy):
+    """Tiny FLUX, text encoders and TAEF1 through the stock loaders, and a 2-panel canvas (reference | slot)."""
+    nodes = comfy.nodes
+    from iclora_pack.nodes.canvas import concatenate_panels
+    from iclora_pack.nodes.masks import slot_mask
+
+    model = nodes.UNETLoader().load_unet("flux1-dev.safetensors", "default")[0]
+    clip = nodes.DualCLIPLoader().load_clip("clip_l.safetensors", "t5xxl_fp16.safetensors", "flux")[0]
+    vae = nodes.VAELoader().load_vae("taef1")[0]
+    (positive,) = nodes.CLIPTextEncode().encode(clip, PROMPT)
+    positive = nodes.NODE_CLASS_MAPPINGS["FluxGuidance"].execute(positive, 3.5).result[0]
+    (negative,) = nodes.ConditioningZeroOut().zero_out(positive)
+    generator = torch.Generator().manual_seed(0)
+    reference = torch.rand(1, 64, 64, 3, generator=generator)
+    result = concatenate_panels([("image_1", reference)], 1)
+    return {"model": model, "vae": vae, "positive": positive, "negative": negative, "canvas": result.canvas,
+            "layout": result.layout, "mask": slot_mask(result.layout), "nodes": nodes}
+
+
+def run_sampler(kit, **overrides):
+    args = {"model": kit["model"], "positive": kit["positive"], "negative": kit["negative"], "vae": kit["vae"],
+            "image": kit["canvas"], "mode": "masked", "seed": 11, "steps": 4, "cfg": 1.0, "sampler_name": "euler",
+            "scheduler": "simple", "denoise": 1.0, "resample_count": 2, "resample_fraction": 0.5,
+            "reference_strength": 1.0, "seam_feather": 0, "paste_references": True, "paste_blend": 0,
+            "batch_size": 1, "mask": kit["mask"], "layout": kit["layout"]}
+    args.update(overrides)
+    return kit["nodes"].NODE_CLASS_MAPPINGS[SAMPLER].execute(**args).result
+
+
+def stock_masked(kit, seed=11, steps=4, sampler_name="euler", scheduler="simple"):
+    nodes = kit["nodes"]
+    (latent,) = nodes.VAEEncode().encode(kit["vae"], kit["canvas"])
+    (latent,) = nodes.SetLatentNoiseMask().set_mask(latent, kit["mask"])
+    (sampled,) = nodes.KSampler().sample(kit["model"], seed, steps, 1.0, sampler_name, scheduler, kit["positive"],
+                                         kit["negative"], latent, denoise=1.0)
+    (images,) = nodes.VAEDecode().decode(kit["vae"], sampled)
+    return latent, sampled, images
+
+
+@pytest.mark.parametrize("sampler_name,scheduler", [("euler", "simple"), ("dpmpp_2m", "beta"), ("heun", "normal")])
+def test_masked_mode_is_bit_identical_to_the_stock_path(kit, sampler_name, scheduler):
+    _, stock_latent, stock_images = stock_masked(kit, sampler_name=sampler_name, scheduler=scheduler)
+    images, latent, _ = run_sampler(kit, sampler_name=sampler_name, scheduler=scheduler, paste_references=False)
+    assert torch.equal(latent["samples"], stock_latent["samples"])
+    assert torch.equal(images, stock_images)
+
+
+def test_references_are_kept_in_the_latent_and_pasted_back_pixel_exact(kit):
+    encoded, _, _ = stock_masked(kit)
+    images, latent, report = run_sampler(kit)
+    # The kept half is the encoded reference up to float rounding: the stock path's last Euler step computes
+    # x - (x - x0), which is not bit-exact (the same happens with KSampler); the pixels are exact via paste-back.
+    assert torch.allclose(latent["samples"][..., :8], encoded["samples"][..., :8], atol=1e-5)
+    assert (latent["samples"][..., 8:] - encoded["samples"][..., 8:]).abs().mean() > 0.05
+    assert torch.equal(images[:, :, :64], kit["canvas"][:, :, :64])
+    assert not torch.equal(images[:, :, 64:], kit["canvas"][:, :, 64:])
+    assert "references pasted back pixel-exact" in report
+
+
+def test_paste_blend_fades_inside_the_reference_only(kit):
+    images, _, _ = run_sampler(kit, paste_blend=4)
+    plain, _, _ = run_sampler(kit, paste_references=False)
+    assert torch.equal(images[:, :, :52], kit["canvas"][:, :, :52])  # deep inside the reference: original
+    assert torch.equal(images[:, :, 64:], plain[:, :, 64:])  # the output slot is untouched by the paste
+
+
+class EvaluationCounter:
+    """Counts real model evaluations (diffusion model calls) and progress-bar updates."""
+
+    def __init__(self, model):
+        self.evaluations = 0
+        self.progress = 0
+        self.model = model.clone()
+
+        def wrapper(apply_model, args):
+            self.evaluations += 1
+            return apply_model(args["input"], args["timestep"], **args["c"])
+
+        self.model.set_model_unet_function_wrapper(wrapper)
+
+    def hook(self, value, total, preview, node_id=None):
+        self.progress += 1
+
+
+@pytest.fixture
+def counter(kit):
+    import comfy.utils
+
+    counter = EvaluationCounter(kit["model"])
+    comfy.utils.set_progress_bar_global_hook(counter.hook)
+    yield counter
+    comfy.utils.set_progress_bar_global_hook(None)
+
+
+@pytest.mark.parametrize("sampler_name,mode,expected", [
+    ("euler", "masked", 6), ("euler", "harmonized", 6 + 2 * 3), ("heun", "masked", 11), ("euler", "joint", 6)])
+def test_progress_fires_once_per_model_evaluation_and_the_report_counts_them(kit, counter, sampler_name, mode,
+                                                                             expected):
+    images, latent, report = run_sampler(kit, model=counter.model, steps=6, sampler_name=sampler_name, mode=mode,
+                                         resample_count=3, resample_fraction=0.5)
+    assert counter.evaluations == expected
+    assert counter.progress == counter.evaluations
+    assert f"{expected} model evaluations for 6 steps" in report
+
+
+def test_harmonized_keeps_references_and_differs_from_masked(kit):
+    masked, masked_latent, _ = run_sampler(kit, steps=6)
+    harmonized, latent, report = run_sampler(kit, mode="harmonized", steps=6, resample_count=3,
+                                             resample_fraction=0.5)
+    encoded, _, _ = stock_masked(kit)
+    assert torch.allclose(latent["samples"][..., :8], encoded["samples"][..., :8], atol=1e-5)
+    assert torch.equal(harmonized[:, :, :64], kit["canvas"][:, :, :64])
+    assert not torch.equal(latent["samples"][..., 8:], masked_latent["samples"][..., 8:])
+    assert "first 3 steps taken 3x" in report
+    again, _, _ = run_sampler(kit, mode="harmonized", steps=6, resample_count=3, resample_fraction=0.5)
+    assert torch.equal(again, harmonized)  # deterministic for a seed
+
+
+def test_fill_mode_runs_on_a_fill_model_and_keeps_references(kit):
+    fill = kit["nodes"].UNETLoader().load_unet("flux1-fill-dev.safetensors", "default")[0]
+    assert type(fill.model.model_config).__name__ == "FluxInpaint"
+    images, latent, report = run_sampler(kit, model=fill, mode="fill")
+    assert torch.equal(images[:, :, :64], kit["canvas"][:, :, :64])
+    assert images.shape == kit["canvas"].shape and "mode fill" in report
+
+
+def test_joint_mode_generates_the_whole_canvas(kit):
+    images, latent, report = run_sampler(kit, mode="joint", mask=None, layout=None)
+    encoded, _, _ = stock_masked(kit)
+    assert (latent["samples"][..., :8] - encoded["samples"][..., :8]).abs().mean() > 0.05
+    assert "pasted" not in report
+
+
+def test_batch_uses_one_seed_per_canvas(kit):
+    images, latent, report = run_sampler(kit, batch_size=2)
+    _, second, _ = run_sampler(kit, seed=12)
+    assert images.shape[0] == 2 and "seeds 11..12" in report
+    assert torch.allclose(latent["samples"][1:], second["samples"], atol=1e-5)
+    assert not torch.allclose(latent["samples"][0], latent["samples"][1])
+
+
+def test_reference_strength_below_one_rerenders_references(kit):
+    images, latent, report = run_sampler(kit, reference_strength=0.5, steps=6)
+    encoded, _, _ = stock_masked(kit)
+    assert not torch.allclose(latent["samples"][..., :8], encoded["samples"][..., :8], atol=1e-3)
+    assert "re-rendered" in report
+
+
+def test_cancel_stops_sampling_promptly(kit, counter):
+    import comfy.model_management
+
+    def cancel_after_two(value, total, preview, node_id=None):
+        counter.progress += 1
+        if counter.progress == 2:
+            comfy.model_management.interrupt_current_processing(True)
+
+    import comfy.utils
+
+    comfy.utils.set_progress_bar_global_hook(cancel_after_two)
+    try:
+        with pytest.raises(comfy.model_management.InterruptProcessingException):
+            run_sampler(kit, model=counter.model, steps=10)
+    finally:
+        comfy.model_management.interrupt_current_processing(False)
+    assert counter.evaluations == 2
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"mask": torch.zeros(1, 32, 32)}, "In-Context Sampler: the mask is 32x32 but the canvas is 128x64 (input 'mask')"),
+    ({"mask": torch.zeros(1, 64, 128)}, "the mask has no output area"),
+    ({"mask": torch.ones(1, 64, 128)}, "Use mode 'joint' for a text-only set"),
+    ({"mode": "fill"}, "mode 'fill' needs a FLUX.1-Fill model (image input of 96 channels); this model takes 16"),
+    ({"mode": "masked", "mask": None, "layout": None}, "Connect the mask from Output Slot Mask or the layout"),
+    ({"image": torch.rand(1, 64, 96, 3)}, "the canvas is 96x64 but the layout expects 128x64"),
+    ({"sampler_name": "nope"}, "(input 'sampler_name')"),
+])
+def test_bad_inputs_are_refused_with_the_node_input_and_fix(kit, overrides, message):
+    from iclora_pack.nodes.errors import PanelInputError
+
+    with pytest.raises(Exception) as caught:
+        run_sampler(kit, **overrides)
+    assert type(caught.value).__name__ == PanelInputError.__name__
+    assert message in str(caught.value) and str(caught.value).startswith("In-Context Sampler: ")
+
+
+def test_the_whole_pack_graph_validates_and_runs_with_progress_for_the_client(comfy):
+    from test_pack_in_comfyui import concatenate_inputs, save_png, stock_flux_loaders
+    from test_prompt_builder_in_comfyui import builder_inputs
+
+    save_png(comfy.input_dir / "shot-1.png", 64, 64, seed=9)
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "shot-1.png"}},
+        "2": {"class_type": "ICLoRA_PanelConcatenate",
+              "inputs": concatenate_inputs(image_1=["1", 0], output_slots=2, arrangement="column")},
+        "3": {"class_type": "ICLoRA_OutputSlotMask",
+              "inputs": {"layout": ["2", 1], "panels": "", "grow": 0, "feather": 0, "invert": False}},
+        "4": {"class_type": "ICLoRA_JointPromptBuilder", "inputs": builder_inputs(layout=["2", 1], clip=["12", 0])},
+        "5": {"class_type": "ConditioningZeroOut", "inputs": {"conditioning": ["4", 1]}},
+        "6": {"class_type": SAMPLER, "inputs": {
+            "model": ["11", 0], "positive": ["4", 1], "negative": ["5", 0], "vae": ["10", 0], "image": ["2", 0],
+            "mask": ["3", 0], "layout": ["2", 1], "mode": "harmonized", "seed": 3, "steps": 4, "cfg": 1.0,
+            "sampler_name": "euler", "scheduler": "simple", "denoise": 1.0, "resample_count": 2,
+            "resample_fraction": 0.5, "reference_strength": 1.0, "seam_feather": 0, "paste_references": True,
+            "paste_blend": 0, "batch_size": 2}},
+        "7": {"class_type": "ICLoRA_PanelSplit", "inputs": {
+            "image": ["6", 0], "layout": ["2", 1], "select": "output slots", "numbers": "", "undo_fit": False}},
+        "8": {"class_type": "SaveImage", "inputs": {"images": ["7", 0], "filename_prefix": "iclora/story-set"}},
+        **stock_flux_loaders(),
+    }
+    executor, server = comfy.run(prompt, client_id="browser")
+    assert executor.success, executor.status_messages
+    saved = list((comfy.output_dir / "iclora").glob("story-set_*.png"))
+    assert len(saved) == 4  # 2 canvases x 2 output slots
+    assert any(event == "executing" and data.get("node") == "6" for event, data in server.messages)
