@@ -57,6 +57,7 @@ def server(tmp_path_factory):
     custom_nodes = work / "custom_nodes"
     custom_nodes.mkdir()
     (work / "u").mkdir()
+    shutil.copy(Path(os.environ["COMFYUI_PATH"]) / "input" / "example.png", work / "example.png")  # as installs have
     (custom_nodes / PACK_FOLDER_NAME).symlink_to(PACK_ROOT, target_is_directory=True)
     config = work / "paths.yaml"
     config.write_text(f"pack_tests:\n  base_path: {work}\n  custom_nodes: custom_nodes\n")
@@ -157,3 +158,63 @@ def test_editor_shows_the_nodes_with_their_widgets_and_no_console_errors(server)
     errors = [e for e in console_errors
               if not e.startswith("Failed to load resource") and not FRONTEND_STARTUP_ERROR.search(e)]
     assert not errors, errors
+
+
+WORKFLOWS = sorted((PACK_ROOT / "workflows").glob("*.json"))
+
+
+def test_template_browser_lists_every_shipped_workflow(server):
+    templates = get_json(f"{server['url']}/api/workflow_templates")
+    assert sorted(templates[PACK_FOLDER_NAME]) == sorted(p.stem for p in WORKFLOWS)
+    with urllib.request.urlopen(f"{server['url']}/api/workflow_templates/{PACK_FOLDER_NAME}/"
+                                f"{WORKFLOWS[0].stem}.jpg", timeout=10) as response:
+        assert response.status == 200 and response.read(3) == b"\xff\xd8\xff"
+
+
+def test_every_shipped_workflow_loads_in_the_editor_with_its_widget_values(server):
+    errors: list[str] = []
+    failed: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1760, "height": 1000})
+        page.on("pageerror", lambda e: errors.append(str(e) + " @ " + (e.stack or "")[:600]))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        page.goto(server["url"], wait_until="domcontentloaded")
+        page.wait_for_function("() => window.app && window.app.graph && window.LiteGraph", timeout=120_000)
+        page.wait_for_function("(id) => !!window.LiteGraph.registered_node_types[id]", arg=OUR_NODE_IDS[0],
+                               timeout=60_000)
+        page.keyboard.press("Escape")
+        for path in WORKFLOWS:
+            workflow = json.loads(path.read_text())
+            loaded = page.evaluate(
+                """async (data) => {
+                    await window.app.loadGraphData(data, true, true, null);
+                    return window.app.graph._nodes.map(n => ({
+                        id: n.id, type: n.type,
+                        registered: !!window.LiteGraph.registered_node_types[n.type],
+                        values: (n.widgets || []).filter(w => w.serialize !== false).map(w => w.value),
+                    }));
+                }""",
+                workflow,
+            )
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(server["shots"] / f"workflow-{path.stem}.png"))
+            assert page.get_by_text("Invalid workflow").count() == 0, f"{path.name}: the editor rejected its schema"
+            assert page.get_by_text("Missing Models").count() == 1  # offered from the workflow's models list
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(200)
+            by_id = {n["id"]: n for n in loaded}
+            assert len(loaded) == len(workflow["nodes"]), path.name
+            for node in workflow["nodes"]:
+                shown = by_id[node["id"]]
+                assert shown["registered"], f"{path.name}: {node['type']} is missing"
+                assert shown["values"] == node["widgets_values"], (path.name, node["type"], shown["values"])
+        print(f"\nworkflow screenshots: {server['shots']}")
+        browser.close()
+    unexpected = [f for f in failed if not FRESH_PROFILE_404.search(f)]
+    assert not unexpected, unexpected
+    # The missing-models dialog asks the download URLs for their size; this test machine has no internet.
+    offline = "Error fetching file size: TypeError: Failed to fetch"
+    assert not [e for e in errors if not e.startswith(("Failed to load resource", offline))
+                and not FRONTEND_STARTUP_ERROR.search(e)], errors

@@ -1,0 +1,223 @@
+"""Write the shipped workflows (UI format) and their thumbnails from `nodes/presets.json`.
+
+One text-only and one reference-based workflow per released task LoRA, so the workflows can never disagree with
+the presets (LoRA file, canvas, layout). Run it after changing a preset or a node's inputs:
+
+    python tools/build_workflows.py
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import tomllib
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "workflows"
+HF = "https://huggingface.co"
+BASE_MODELS = {
+    "flux1-dev.safetensors": (f"{HF}/black-forest-labs/FLUX.1-dev/resolve/main/flux1-dev.safetensors",
+                              "diffusion_models"),
+    "clip_l.safetensors": (f"{HF}/comfyanonymous/flux_text_encoders/resolve/main/clip_l.safetensors",
+                           "text_encoders"),
+    "t5xxl_fp16.safetensors": (f"{HF}/comfyanonymous/flux_text_encoders/resolve/main/t5xxl_fp16.safetensors",
+                               "text_encoders"),
+    "ae.safetensors": (f"{HF}/black-forest-labs/FLUX.1-dev/resolve/main/ae.safetensors", "vae"),
+}
+REFERENCE_IMAGE = "example.png"  # ships in every ComfyUI's input folder
+
+
+def load_presets():
+    spec = importlib.util.spec_from_file_location("iclora_pack", ROOT / "__init__.py",
+                                                  submodule_search_locations=[str(ROOT)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["iclora_pack"] = module
+    spec.loader.exec_module(module)
+    from iclora_pack.nodes.prompts import load_presets as presets
+
+    return presets()
+
+
+def lora_file(preset) -> str:
+    """The file the published download link gives (the storyboard's link target differs from its label)."""
+    return preset.lora_aliases[0] if preset.lora_aliases else preset.lora
+
+
+class Graph:
+    """Just enough of the editor's UI format: nodes with widget values, typed links, groups."""
+
+    def __init__(self, cnr_id: str, version: str):
+        self.nodes: list[dict] = []
+        self.links: list[list] = []
+        self.groups: list[dict] = []
+        self.properties = {"cnr_id": cnr_id, "ver": version}
+
+    def node(self, type_: str, pos, size, widgets=None, outputs=(), title=None, ours=False) -> dict:
+        node = {"id": len(self.nodes) + 1, "type": type_, "pos": list(pos), "size": list(size), "flags": {},
+                "order": len(self.nodes), "mode": 0, "inputs": [],
+                "outputs": [{"name": name, "type": kind, "links": [], "slot_index": i}
+                            for i, (name, kind) in enumerate(outputs)],
+                "properties": {"Node name for S&R": type_, **(self.properties if ours else {})},
+                "widgets_values": list(widgets or [])}
+        if title:
+            node["title"] = title
+        self.nodes.append(node)
+        return node
+
+    def link(self, source: dict, slot: int, target: dict, input_name: str, kind: str) -> None:
+        link_id = len(self.links) + 1
+        self.links.append([link_id, source["id"], slot, target["id"], len(target["inputs"]), kind])
+        target["inputs"].append({"name": input_name, "type": kind, "link": link_id})
+        source["outputs"][slot]["links"].append(link_id)
+
+    def group(self, title: str, box, color: str) -> None:
+        self.groups.append({"id": len(self.groups) + 1, "title": title, "bounding": list(box), "color": color,
+                            "font_size": 24, "flags": {}})
+
+    def to_dict(self, name: str, models: list[dict]) -> dict:
+        workflow_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"in-context-lora-panels/{name}"))  # stable per file
+        return {"id": workflow_id, "revision": 0, "last_node_id": len(self.nodes), "last_link_id": len(self.links),
+                "nodes": self.nodes, "links": self.links, "groups": self.groups, "config": {},
+                "extra": {"ds": {"scale": 0.75, "offset": [40, 40]}}, "version": 0.4, "models": models}
+
+
+def workflow_name(preset, with_reference: bool) -> str:
+    return f"{preset.id}-{'reference' if with_reference else 'text-only'}"
+
+
+def build(preset, with_reference: bool, cnr_id: str, version: str) -> dict:
+    g = Graph(cnr_id, version)
+    rows, cols = preset.grid
+    panel_w, panel_h = preset.panel_size
+    count = preset.panel_count
+    example = preset.example
+    lora = lora_file(preset)
+
+    unet = g.node("UNETLoader", (20, 80), (320, 82), ["flux1-dev.safetensors", "default"], [("MODEL", "MODEL")])
+    lora_node = g.node("LoraLoaderModelOnly", (20, 200), (320, 82), [lora, 1.0], [("MODEL", "MODEL")],
+                       title=f"{preset.display_name} LoRA")
+    g.link(unet, 0, lora_node, "model", "MODEL")
+    clip = g.node("DualCLIPLoader", (20, 320), (320, 130),
+                  ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux", "default"], [("CLIP", "CLIP")])
+    vae = g.node("VAELoader", (20, 490), (320, 60), ["ae.safetensors"], [("VAE", "VAE")])
+    g.group("1. Models", (0, 0, 360, 580), "#3f789e")
+
+    concat = g.node("ICLoRA_PanelConcatenate", (400, 80), (320, 520),
+                    [count - 1 if with_reference else count, "", preset.arrangement,
+                     rows if preset.arrangement == "grid" else 0, cols if preset.arrangement == "grid" else 0,
+                     panel_w, panel_h, "crop", "color", "#808080", "color", 4.0],
+                    [("canvas", "IMAGE"), ("layout", "ICLORA_PANEL_LAYOUT"), ("report", "STRING")], ours=True)
+    if with_reference:
+        image = g.node("LoadImage", (400, 640), (320, 320), [REFERENCE_IMAGE, "image"],
+                       [("IMAGE", "IMAGE"), ("MASK", "MASK")], title="Reference (panel 1)")
+        g.link(image, 0, concat, "image_1", "IMAGE")
+    g.group("2. Canvas", (380, 0, 360, 1000 if with_reference else 640), "#8a8a3f")
+
+    texts = list(example["panels"]) + [""] * (8 - len(example["panels"]))
+    builder = g.node("ICLoRA_JointPromptBuilder", (780, 80), (420, 900),
+                     [preset.id, example["summary"], *texts, example.get("names", ""), 3.5, "",
+                      "This {count}-panel image", "geometry"],
+                     [("prompt", "STRING"), ("conditioning", "CONDITIONING"), ("panel_texts", "STRING"),
+                      ("warnings", "STRING")], ours=True)
+    g.link(concat, 1, builder, "layout", "ICLORA_PANEL_LAYOUT")
+    g.link(clip, 0, builder, "clip", "CLIP")
+    zero = g.node("ConditioningZeroOut", (780, 1010), (320, 30), [], [("CONDITIONING", "CONDITIONING")])
+    g.link(builder, 1, zero, "conditioning", "CONDITIONING")
+    g.group("3. Prompt: describe every panel", (760, 0, 460, 1080), "#3f8a5a")
+
+    sampler = g.node("ICLoRA_InContextSampler", (1260, 80), (340, 520),
+                     ["harmonized" if with_reference else "joint", 0, "randomize", 20, 1.0, "euler", "simple", 1.0,
+                      3, 1.0, 1.0, 0, True, 0, 1],
+                     [("image", "IMAGE"), ("latent", "LATENT"), ("report", "STRING")], ours=True)
+    g.link(lora_node, 0, sampler, "model", "MODEL")
+    g.link(builder, 1, sampler, "positive", "CONDITIONING")
+    g.link(zero, 0, sampler, "negative", "CONDITIONING")
+    g.link(vae, 0, sampler, "vae", "VAE")
+    g.link(concat, 0, sampler, "image", "IMAGE")
+    if with_reference:
+        mask = g.node("ICLoRA_OutputSlotMask", (1260, 640), (340, 130), ["", 0, 0, False], [("mask", "MASK")],
+                      ours=True)
+        g.link(concat, 1, mask, "layout", "ICLORA_PANEL_LAYOUT")
+        g.link(mask, 0, sampler, "mask", "MASK")
+    g.link(concat, 1, sampler, "layout", "ICLORA_PANEL_LAYOUT")
+
+    split = g.node("ICLoRA_PanelSplit", (1640, 80), (300, 130),
+                   ["output slots" if with_reference else "all", "", False], [("panels", "IMAGE")], ours=True)
+    g.link(sampler, 0, split, "image", "IMAGE")
+    g.link(concat, 1, split, "layout", "ICLORA_PANEL_LAYOUT")
+    save = g.node("SaveImage", (1640, 260), (400, 400), [f"iclora/{preset.id}"], [])
+    g.link(split, 0, save, "images", "IMAGE")
+    preview = g.node("PreviewImage", (1640, 700), (400, 400), [], [], title="Whole canvas")
+    g.link(sampler, 0, preview, "images", "IMAGE")
+    g.group("4. Sample and save", (1240, 0, 820, 1140), "#a1309b")
+
+    how = ("Replace the reference in **Reference (panel 1)** with your own image; the other panels are generated. "
+           "Mode `harmonized` keeps outputs closer to the reference than the paper's `masked` at about 3x the "
+           "sampling time; switch to `masked` for speed."
+           if with_reference else
+           "Every panel is generated from the prompt (the paper's text-only setting, sampler mode `joint`).")
+    note = (f"## {preset.display_name} ({'with a reference' if with_reference else 'text only'})\n\n"
+            f"{how}\n\n"
+            f"- Canvas: {count} panels of {panel_w} x {panel_h} px ({preset.canvas[0]} x {preset.canvas[1]}), "
+            f"as the LoRA was trained.\n"
+            f"- Prompt: edit the summary and one text per panel in **Joint Prompt Builder**; the task's markers are "
+            f"added for you.\n"
+            f"- Models: `flux1-dev.safetensors` (models/diffusion_models), `clip_l.safetensors` and "
+            f"`t5xxl_fp16.safetensors` (models/text_encoders), `ae.safetensors` (models/vae), `{lora}` "
+            f"(models/loras, from ali-vilab/In-Context-LoRA"
+            + (f"; also published as `{preset.lora}`" if lora != preset.lora else "") + ").")
+    g.node("MarkdownNote", (400, 1060 if with_reference else 700), (340, 360), [note], [], title="How to use")
+
+    models = [{"name": name, "url": url, "directory": folder} for name, (url, folder) in BASE_MODELS.items()]
+    models.append({"name": lora, "url": f"{HF}/ali-vilab/In-Context-LoRA/resolve/main/{lora}",
+                   "directory": "loras"})
+    return g.to_dict(workflow_name(preset, with_reference), models)
+
+
+def thumbnail(preset, with_reference: bool, path: Path) -> None:
+    """The canvas at a glance: blue = your reference, orange = generated."""
+    from PIL import Image, ImageDraw
+
+    rows, cols = preset.grid
+    scale = 360 / max(preset.canvas)
+    width, height = int(preset.canvas[0] * scale), int(preset.canvas[1] * scale)
+    image = Image.new("RGB", (width + 40, height + 40), (28, 30, 36))
+    draw = ImageDraw.Draw(image)
+    pw, ph = width // cols, height // rows
+    for i in range(rows * cols):
+        r, c = divmod(i, cols)
+        color = (70, 130, 220) if with_reference and i == 0 else (240, 150, 40)
+        draw.rounded_rectangle([20 + c * pw + 4, 20 + r * ph + 4, 20 + (c + 1) * pw - 4, 20 + (r + 1) * ph - 4],
+                               10, fill=color)
+    image.save(path, quality=85)
+
+
+def write_workflows(out: Path, thumbnails: bool = True) -> list[Path]:
+    """Write every workflow (and its thumbnail) into `out`, replacing what was there."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    out.mkdir(parents=True, exist_ok=True)
+    for old in [*out.glob("*.json"), *out.glob("*.jpg")]:
+        old.unlink()
+    written = []
+    for preset in load_presets().values():
+        for with_reference in (False, True):
+            name = workflow_name(preset, with_reference)
+            data = build(preset, with_reference, project["name"], project["version"])
+            path = out / f"{name}.json"
+            path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+            written.append(path)
+            if thumbnails:
+                thumbnail(preset, with_reference, out / f"{name}.jpg")
+    return written
+
+
+def main() -> None:
+    written = write_workflows(OUT)
+    print(f"wrote {len(written)} workflows to {OUT.relative_to(ROOT)}/")
+
+
+if __name__ == "__main__":
+    main()
