@@ -33,7 +33,7 @@ def setup(models_dir: Path):
     import folder_paths
     import nodes
 
-    sys.path.insert(0, str(ROOT / "tests" / "host"))
+    sys.path.insert(0, str(ROOT / "tools"))
     import tiny_models
 
     for folder in ("diffusion_models", "text_encoders", "vae_approx"):

@@ -25,3 +25,4 @@ def _import_pack() -> None:
 
 
 _import_pack()
+sys.path.insert(0, str(PACK_ROOT / "tools"))  # tiny_models, workflow_api: shared with the runner and benchmarks

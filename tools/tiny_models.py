@@ -3,7 +3,8 @@
 Real FLUX weights cannot be used in tests, and ComfyUI's detection hard-codes FLUX.1's sizes (hidden 3072, T5 width
 4096, CLIP width 768). `patch_loaders_for_tiny_models` makes detection read those sizes from tensor shapes when they
 are smaller, so `UNETLoader`, `DualCLIPLoader` and `VAELoader` run unchanged on files carrying the published names.
-Nothing here is committed as weights; every file is written into a temporary folder.
+Used by the host tests, the benchmarks and `run_workflow.py --tiny-demo`. Nothing here is committed as weights;
+every file is written into a folder the caller chooses, at run time.
 """
 
 from __future__ import annotations

@@ -1,0 +1,198 @@
+"""Run a shipped workflow headlessly through ComfyUI's own executor and write its panels and a contact sheet.
+
+    python tools/run_workflow.py workflows/film-storyboard-text-only.json --comfyui /path/to/ComfyUI \\
+        --models /path/to/ComfyUI/models --summary "In a quiet harbour town" --panel 1="<Mia> ..." --seed 7
+
+With --tiny-demo it builds tiny random FLUX-architecture models (seconds, no downloads) and uses them in place of the
+real ones, to check that an install works end to end; the pictures are noise by design.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACK_FOLDER = "in-context-lora-panels"
+MODEL_FOLDERS = ("diffusion_models", "text_encoders", "vae", "vae_approx", "loras", "checkpoints", "unet", "clip")
+
+
+class _QuietServer:
+    """What PromptExecutor needs of a server, printing progress instead of sending it."""
+
+    client_id = None
+    last_node_id = None
+    last_prompt_id = None
+
+    def send_sync(self, event, data, sid=None):
+        if event == "execution_error":
+            print(f"error in node {data.get('node_type')}: {data.get('exception_message')}", file=sys.stderr)
+
+    def queue_updated(self):
+        pass
+
+
+def start_comfyui(comfyui: Path, work: Path, models: Path | None, cpu: bool):
+    """Import ComfyUI in this process with its folders pointed at `work` and the pack loaded from this checkout."""
+    sys.path.insert(0, str(comfyui))
+    import utils.extra_config  # noqa: F401  (first: keeps ComfyUI's `utils` from being shadowed)
+    from comfy.cli_args import args
+
+    args.cpu = cpu
+    import folder_paths
+
+    for name in ("input", "output", "temp", "custom_nodes"):
+        (work / name).mkdir(parents=True, exist_ok=True)
+    folder_paths.set_input_directory(str(work / "input"))
+    folder_paths.set_output_directory(str(work / "output"))
+    folder_paths.set_temp_directory(str(work / "temp"))
+    for base in [models] if models else []:
+        for folder in MODEL_FOLDERS:
+            folder_paths.add_model_folder_path(folder, str(base / folder), is_default=True)
+    folder_paths.folder_names_and_paths["custom_nodes"] = ([str(work / "custom_nodes")], set())
+    (work / "custom_nodes" / PACK_FOLDER).symlink_to(ROOT, target_is_directory=True)
+    example = comfyui / "input" / "example.png"
+    if example.exists():
+        shutil.copy(example, work / "input" / "example.png")
+
+    import execution
+    import nodes
+
+    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
+    if "ICLoRA_PanelConcatenate" not in nodes.NODE_CLASS_MAPPINGS:
+        sys.exit("the pack failed to load into ComfyUI; see the log above")
+    return nodes, execution, folder_paths
+
+
+def prepare_tiny_demo(work: Path, prompt: dict, folder_paths) -> None:
+    """Tiny models under the workflow's file names, the tiny TAEF1 for the VAE, and small panels."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import tiny_models
+    from safetensors.torch import save_file
+
+    models = work / "models"
+    tiny_models.patch_loaders_for_tiny_models()
+    tiny_models.build_tiny_models(models)
+    for folder in ("diffusion_models", "text_encoders", "vae_approx", "loras"):
+        folder_paths.add_model_folder_path(folder, str(models / folder), is_default=True)
+    for node in prompt.values():
+        inputs = node["inputs"]
+        if node["class_type"] == "LoraLoaderModelOnly":
+            save_file({}, str(models / "loras" / inputs["lora_name"]))  # a LoRA with no weights
+        elif node["class_type"] == "VAELoader":
+            inputs["vae_name"] = "taef1"
+        elif node["class_type"] == "UNETLoader":
+            inputs["unet_name"] = tiny_models.FLUX_FILE
+        elif node["class_type"] == "DualCLIPLoader":
+            inputs["clip_name1"], inputs["clip_name2"] = tiny_models.CLIP_L_FILE, tiny_models.T5_FILE
+        elif node["class_type"] == "ICLoRA_PanelConcatenate":
+            inputs["panel_width"], inputs["panel_height"] = 128, 128
+
+
+def apply_overrides(prompt: dict, options, input_dir: Path) -> None:
+    for node in prompt.values():
+        inputs = node["inputs"]
+        kind = node["class_type"]
+        if kind == "ICLoRA_JointPromptBuilder":
+            if options.summary is not None:
+                inputs["summary"] = options.summary
+            for item in options.panel:
+                number, _, text = item.partition("=")
+                if not number.isdigit() or not 1 <= int(number) <= 8:
+                    sys.exit(f"--panel takes N=TEXT with N from 1 to 8, got {item!r}")
+                inputs[f"panel_{number}"] = text
+        elif kind == "ICLoRA_InContextSampler":
+            if options.seed is not None:
+                inputs["seed"] = options.seed
+            if options.steps is not None:
+                inputs["steps"] = options.steps
+        elif kind == "LoadImage" and options.image:
+            source = Path(options.image)
+            if not source.is_file():
+                sys.exit(f"--image: {source} does not exist")
+            shutil.copy(source, input_dir / source.name)
+            inputs["image"] = source.name
+
+
+def contact_sheet(paths: list[Path], target: Path) -> None:
+    """All output panels side by side, labelled, on one image."""
+    from PIL import Image, ImageDraw
+
+    images = [Image.open(p).convert("RGB") for p in paths]
+    height = max(i.height for i in images)
+    sheet = Image.new("RGB", (sum(i.width for i in images) + 8 * (len(images) + 1), height + 36), (24, 26, 32))
+    draw = ImageDraw.Draw(sheet)
+    x = 8
+    for path, image in zip(paths, images):
+        sheet.paste(image, (x, 28))
+        draw.text((x, 8), path.stem, fill=(230, 230, 230))
+        x += image.width + 8
+    sheet.save(target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("workflow", type=Path, help="a UI-format workflow, e.g. one in workflows/")
+    parser.add_argument("--comfyui", type=Path, required=True, help="the ComfyUI folder")
+    parser.add_argument("--models", type=Path, help="a models folder (with diffusion_models/, loras/, ...)")
+    parser.add_argument("--out", type=Path, default=Path("iclora-output"), help="where panels and the sheet go")
+    parser.add_argument("--summary", help="the Joint Prompt Builder's summary")
+    parser.add_argument("--panel", action="append", default=[], metavar="N=TEXT", help="panel N's description")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--image", help="your reference image (for the reference workflows)")
+    parser.add_argument("--tiny-demo", action="store_true", help="tiny random models instead of the real ones")
+    parser.add_argument("--cpu", action="store_true", help="run on the CPU")
+    options = parser.parse_args(argv)
+    if not (options.comfyui / "nodes.py").is_file():
+        sys.exit(f"--comfyui: {options.comfyui} is not a ComfyUI folder")
+    if not options.workflow.is_file():
+        sys.exit(f"{options.workflow} does not exist")
+    logging.basicConfig(level=logging.WARNING)
+
+    work = Path(tempfile.mkdtemp(prefix="iclora-run-"))
+    nodes, execution, folder_paths = start_comfyui(options.comfyui.resolve(), work, options.models,
+                                                   options.cpu or options.tiny_demo)
+    sys.path.insert(0, str(ROOT / "tools"))
+    from workflow_api import to_api
+
+    prompt = to_api(json.loads(options.workflow.read_text()), nodes.NODE_CLASS_MAPPINGS)
+    if options.tiny_demo:
+        prepare_tiny_demo(work, prompt, folder_paths)
+    apply_overrides(prompt, options, work / "input")
+
+    valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt(str(uuid.uuid4()), prompt, None))
+    if node_errors or not valid:
+        for node_id, problem in node_errors.items():
+            for item in problem["errors"]:
+                print(f"node {node_id} ({problem['class_type']}): {item['message']}: {item['details']}",
+                      file=sys.stderr)
+        if error and not node_errors:
+            print(error.get("message"), file=sys.stderr)
+        return 2
+    executor = execution.PromptExecutor(_QuietServer())
+    executor.execute(prompt, str(uuid.uuid4()), {}, outputs)
+    if not executor.success:
+        return 1
+
+    options.out.mkdir(parents=True, exist_ok=True)
+    saved = sorted((work / "output").rglob("*.png"))
+    panels = []
+    for path in saved:
+        target = options.out / path.name
+        shutil.copy(path, target)
+        panels.append(target)
+    contact_sheet(panels, options.out / "contact-sheet.png")
+    print(f"wrote {len(panels)} panels and contact-sheet.png to {options.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
