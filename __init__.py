@@ -10,7 +10,9 @@ WEB_DIRECTORY = "./js"
 
 async def comfy_entrypoint():
     from .nodes.extension import InContextLoRAExtension
+    from .nodes.routes import register_routes
 
+    register_routes()
     return InContextLoRAExtension()
 
 

@@ -218,3 +218,72 @@ def test_every_shipped_workflow_loads_in_the_editor_with_its_widget_values(serve
     offline = "Error fetching file size: TypeError: Failed to fetch"
     assert not [e for e in errors if not e.startswith(("Failed to load resource", offline))
                 and not FRONTEND_STARTUP_ERROR.search(e)], errors
+
+
+def test_presets_route_serves_the_data_file(server):
+    from iclora_pack.nodes.prompts import load_presets
+
+    served = get_json(f"{server['url']}/iclora/presets")
+    assert {k: v["panel_count"] for k, v in served.items()} == {k: p.panel_count for k, p in load_presets().items()}
+
+
+LAYOUT_CASES = [
+    {"images": 1, "outputSlots": 2, "order": "", "arrangement": "row", "rows": 0, "cols": 0},
+    {"images": 2, "outputSlots": 1, "order": "O I I", "arrangement": "column", "rows": 0, "cols": 0},
+    {"images": 0, "outputSlots": 5, "order": "", "arrangement": "grid", "rows": 0, "cols": 0},
+    {"images": 1, "outputSlots": 3, "order": "", "arrangement": "grid", "rows": 0, "cols": 3},
+    {"images": 0, "outputSlots": 7, "order": "", "arrangement": "grid", "rows": 2, "cols": 0},
+]
+
+
+def test_editor_extension_grows_inputs_previews_the_layout_and_fits_panel_texts(server):
+    from iclora_pack.nodes.layout import grid_shape, parse_order
+
+    errors: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("pageerror", lambda e: errors.append(str(e) + " @ " + (e.stack or "")[:600]))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(server["url"], wait_until="domcontentloaded")
+        page.wait_for_function("() => window.app && window.app.graph && window.ICLoRA", timeout=120_000)
+        page.keyboard.press("Escape")
+        plans = page.evaluate("(cases) => cases.map(c => window.ICLoRA.planLayout(c))", LAYOUT_CASES)
+        for case, plan in zip(LAYOUT_CASES, plans):
+            roles = parse_order(case["order"], case["images"], case["outputSlots"])
+            assert plan["roles"] == ["I" if r == "input" else "O" for r in roles]
+            assert (plan["rows"], plan["cols"]) == grid_shape(len(roles), case["arrangement"], case["rows"],
+                                                             case["cols"])
+        inputs = page.evaluate("""() => {
+            const g = window.app.graph; g.clear();
+            const images = (n) => n.inputs.filter(i => /^image_/.test(i.name)).map(i => i.name);
+            const concat = LiteGraph.createNode('ICLoRA_PanelConcatenate'); concat.pos = [400, 60]; g.add(concat);
+            const before = images(concat);
+            const load = LiteGraph.createNode('LoadImage'); load.pos = [40, 60]; g.add(load);
+            load.connect(0, concat, concat.inputs.findIndex(i => i.name === 'image_1'));
+            const after = images(concat);
+            const builder = LiteGraph.createNode('ICLoRA_JointPromptBuilder'); builder.pos = [800, 60];
+            g.add(builder);
+            builder.widgets.find(w => w.name === 'preset').value = 'font-design';
+            g.setDirtyCanvas(true, true);
+            window.__icl = { concat, builder };
+            return { before, after };
+        }""")
+        assert inputs == {"before": ["image_1"], "after": ["image_1", "image_2"]}
+        visible = "() => window.__icl.builder.widgets.filter(w => /^panel_/.test(w.name) && !w.hidden).length"
+        page.wait_for_function(f"() => ({visible})() === 4", timeout=5_000)  # font design: 2 x 2
+        page.evaluate("""() => { const { concat, builder } = window.__icl;
+            concat.connect(1, builder, builder.inputs.findIndex(i => i.name === 'layout'));
+            window.app.graph.setDirtyCanvas(true, true); }""")
+        page.wait_for_function(f"() => ({visible})() === 2", timeout=5_000)  # 1 image + 1 output slot
+        page.evaluate("""() => { window.__icl.concat.widgets.find(w => w.name === 'output_slots').value = 3;
+            window.app.graph.setDirtyCanvas(true, true); }""")
+        page.wait_for_function(f"() => ({visible})() === 4", timeout=5_000)
+        hidden_boxes = page.evaluate("""() => window.__icl.builder.widgets
+            .filter(w => w.hidden && w.element).map(w => w.element.style.display)""")
+        assert hidden_boxes and set(hidden_boxes) == {"none"}
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(server["shots"] / "editor-extension.png"))
+        browser.close()
+    assert not [e for e in errors if not e.startswith("Failed to load resource")
+                and not FRONTEND_STARTUP_ERROR.search(e)], errors

@@ -10,7 +10,7 @@ import pytest
 from safetensors.torch import save_file
 
 from pack_facts import skip_without_comfyui
-from workflow_api import to_api
+from workflow_api import node_inputs, to_api
 
 skip_without_comfyui()
 
@@ -36,6 +36,22 @@ def test_workflow_validates_against_the_published_model_names(comfy, published_m
     valid, node_errors, outputs = comfy.validate(prompt)
     assert node_errors == {} and valid, node_errors
     assert len(outputs) == 2  # Save Image and the whole-canvas preview
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+def test_every_combo_value_is_one_of_its_options(comfy, published_models, path):
+    """The server does not check V3 combo values (ComfyUI 0.3.64), so the shipped files are checked here."""
+    prompt = to_api(json.loads(path.read_text()), comfy.nodes.NODE_CLASS_MAPPINGS)
+    checked = 0
+    for node in prompt.values():
+        for name, spec in node_inputs(comfy.nodes.NODE_CLASS_MAPPINGS[node["class_type"]]):
+            options = spec[0] if isinstance(spec[0], list) else (
+                spec[1].get("options") if spec[0] == "COMBO" and len(spec) > 1 else None)
+            value = node["inputs"].get(name)
+            if options is not None and not isinstance(value, list):
+                assert value in options, (node["class_type"], name, value)
+                checked += 1
+    assert checked >= 12
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
