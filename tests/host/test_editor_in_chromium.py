@@ -40,6 +40,33 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+class EditorSession:
+    """The editor open in headless Chromium, recording page errors, console errors and failed requests."""
+
+    def __init__(self, playwright, url: str, width: int = 1760, height: int = 1000):
+        self.errors: list[str] = []
+        self.failed: list[str] = []
+        self.browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        self.page = page = self.browser.new_page(viewport={"width": width, "height": height})
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e) + " @ " + (e.stack or "")[:600]))
+        page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_function("() => window.app && window.app.graph && window.LiteGraph && window.ICLoRA",
+                               timeout=120_000)
+        page.wait_for_function("(id) => !!window.LiteGraph.registered_node_types[id]", arg=OUR_NODE_IDS[0],
+                               timeout=60_000)
+        page.keyboard.press("Escape")  # the first-run template dialog
+
+    def assert_clean(self, tolerated: tuple[str, ...] = ()) -> None:
+        """Nothing failed but what a fresh, offline profile causes with no custom node loaded at all."""
+        unexpected = [f for f in self.failed if not FRESH_PROFILE_404.search(f)]
+        assert not unexpected, unexpected
+        errors = [e for e in self.errors if not e.startswith(("Failed to load resource", *tolerated))
+                  and not FRONTEND_STARTUP_ERROR.search(e)]
+        assert not errors, errors
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -100,18 +127,9 @@ def test_server_loads_the_pack_and_serves_its_nodes(server):
 
 
 def test_editor_shows_the_nodes_with_their_widgets_and_no_console_errors(server):
-    console_errors: list[str] = []
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1760, "height": 1000})
-        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: console_errors.append(str(e) + " @ " + (e.stack or "")[:600]))
-        failed: list[str] = []
-        page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-        page.goto(server["url"], wait_until="domcontentloaded")
-        page.wait_for_function("() => window.app && window.app.graph && window.LiteGraph", timeout=120_000)
-        page.wait_for_function(
-            "(id) => !!window.LiteGraph.registered_node_types[id]", arg=OUR_NODE_IDS[0], timeout=60_000)
+        editor = EditorSession(playwright, server["url"])
+        page = editor.page
         widgets = page.evaluate(
             """(ids) => {
                 window.app.graph.clear();
@@ -132,12 +150,11 @@ def test_editor_shows_the_nodes_with_their_widgets_and_no_console_errors(server)
             }""",
             list(OUR_NODE_IDS),
         )
-        page.keyboard.press("Escape")  # the first-run template dialog
         page.wait_for_timeout(800)
         shot = server["shots"] / "editor-panel-nodes.png"
         page.screenshot(path=str(shot))
         print(f"\nscreenshot: {shot}")
-        browser.close()
+        editor.browser.close()
 
     concat = widgets["ICLoRA_PanelConcatenate"]
     assert concat["title"] == "Panel Concatenate"
@@ -152,12 +169,7 @@ def test_editor_shows_the_nodes_with_their_widgets_and_no_console_errors(server)
     assert sampler["widgets"][:3] == ["mode", "seed", "control_after_generate"]
     assert {"model", "positive", "negative", "vae", "image", "mask", "layout"} <= set(sampler["inputs"])
     assert sampler["outputs"] == ["image", "latent", "report"]
-    # A fresh user profile makes the frontend probe files that do not exist yet; nothing else may fail.
-    unexpected = [f for f in failed if not FRESH_PROFILE_404.search(f)]
-    assert not unexpected, unexpected
-    errors = [e for e in console_errors
-              if not e.startswith("Failed to load resource") and not FRONTEND_STARTUP_ERROR.search(e)]
-    assert not errors, errors
+    editor.assert_clean()
 
 
 WORKFLOWS = sorted((PACK_ROOT / "workflows").glob("*.json"))
@@ -172,19 +184,9 @@ def test_template_browser_lists_every_shipped_workflow(server):
 
 
 def test_every_shipped_workflow_loads_in_the_editor_with_its_widget_values(server):
-    errors: list[str] = []
-    failed: list[str] = []
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1760, "height": 1000})
-        page.on("pageerror", lambda e: errors.append(str(e) + " @ " + (e.stack or "")[:600]))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-        page.goto(server["url"], wait_until="domcontentloaded")
-        page.wait_for_function("() => window.app && window.app.graph && window.LiteGraph", timeout=120_000)
-        page.wait_for_function("(id) => !!window.LiteGraph.registered_node_types[id]", arg=OUR_NODE_IDS[0],
-                               timeout=60_000)
-        page.keyboard.press("Escape")
+        editor = EditorSession(playwright, server["url"])
+        page = editor.page
         for path in WORKFLOWS:
             workflow = json.loads(path.read_text())
             loaded = page.evaluate(
@@ -211,13 +213,9 @@ def test_every_shipped_workflow_loads_in_the_editor_with_its_widget_values(serve
                 assert shown["registered"], f"{path.name}: {node['type']} is missing"
                 assert shown["values"] == node["widgets_values"], (path.name, node["type"], shown["values"])
         print(f"\nworkflow screenshots: {server['shots']}")
-        browser.close()
-    unexpected = [f for f in failed if not FRESH_PROFILE_404.search(f)]
-    assert not unexpected, unexpected
+        editor.browser.close()
     # The missing-models dialog asks the download URLs for their size; this test machine has no internet.
-    offline = "Error fetching file size: TypeError: Failed to fetch"
-    assert not [e for e in errors if not e.startswith(("Failed to load resource", offline))
-                and not FRONTEND_STARTUP_ERROR.search(e)], errors
+    editor.assert_clean(tolerated=("Error fetching file size: TypeError: Failed to fetch",))
 
 
 def test_presets_route_serves_the_data_file(server):
@@ -239,15 +237,9 @@ LAYOUT_CASES = [
 def test_editor_extension_grows_inputs_previews_the_layout_and_fits_panel_texts(server):
     from iclora_pack.nodes.layout import grid_shape, parse_order
 
-    errors: list[str] = []
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.on("pageerror", lambda e: errors.append(str(e) + " @ " + (e.stack or "")[:600]))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.goto(server["url"], wait_until="domcontentloaded")
-        page.wait_for_function("() => window.app && window.app.graph && window.ICLoRA", timeout=120_000)
-        page.keyboard.press("Escape")
+        editor = EditorSession(playwright, server["url"], 1400, 900)
+        page = editor.page
         plans = page.evaluate("(cases) => cases.map(c => window.ICLoRA.planLayout(c))", LAYOUT_CASES)
         for case, plan in zip(LAYOUT_CASES, plans):
             roles = parse_order(case["order"], case["images"], case["outputSlots"])
@@ -284,6 +276,5 @@ def test_editor_extension_grows_inputs_previews_the_layout_and_fits_panel_texts(
         assert hidden_boxes and set(hidden_boxes) == {"none"}
         page.wait_for_timeout(300)
         page.screenshot(path=str(server["shots"] / "editor-extension.png"))
-        browser.close()
-    assert not [e for e in errors if not e.startswith("Failed to load resource")
-                and not FRONTEND_STARTUP_ERROR.search(e)], errors
+        editor.browser.close()
+    editor.assert_clean()
