@@ -1,4 +1,4 @@
-"""In-Context LoRA panels for ComfyUI: build multi-panel canvases, mask the output slots, split the result.
+"""In-Context LoRA for ComfyUI: panel canvases, joint prompts, in-context sampling and splitting for FLUX sets.
 
 ComfyUI imports this file under a name derived from the folder, which differs between a git clone and a registry
 install, so everything below uses relative imports. ComfyUI is imported only inside `comfy_entrypoint`, which
