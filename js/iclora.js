@@ -143,6 +143,12 @@ function syncPanelTexts(node) {
     if (!match) continue;
     widget.hidden = Number(match[1]) > count;
     if (widget.element) widget.element.style.display = widget.hidden ? "none" : "";
+    // The layout still reserves a hidden DOM widget's minimum height in this frontend: give it none while hidden.
+    if (widget.computeLayoutSize && !widget.__iclLayoutSize) widget.__iclLayoutSize = widget.computeLayoutSize;
+    if (widget.__iclLayoutSize) {
+      widget.computeLayoutSize = widget.hidden ? () => ({ minHeight: 0, maxHeight: 0, minWidth: 0 })
+                                               : widget.__iclLayoutSize;
+    }
   }
   node.setSize([node.size[0], node.computeSize()[1]]);
   node.setDirtyCanvas(true, true);

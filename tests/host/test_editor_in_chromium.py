@@ -268,9 +268,14 @@ def test_editor_extension_grows_inputs_previews_the_layout_and_fits_panel_texts(
             concat.connect(1, builder, builder.inputs.findIndex(i => i.name === 'layout'));
             window.app.graph.setDirtyCanvas(true, true); }""")
         page.wait_for_function(f"() => ({visible})() === 2", timeout=5_000)  # 1 image + 1 output slot
+        page.wait_for_timeout(300)
+        two_panels_height = page.evaluate("() => window.__icl.builder.size[1]")
         page.evaluate("""() => { window.__icl.concat.widgets.find(w => w.name === 'output_slots').value = 3;
             window.app.graph.setDirtyCanvas(true, true); }""")
         page.wait_for_function(f"() => ({visible})() === 4", timeout=5_000)
+        page.wait_for_timeout(300)
+        # hidden boxes take no room: two more visible boxes make the node taller, fewer make it shorter
+        assert page.evaluate("() => window.__icl.builder.size[1]") > two_panels_height + 60
         hidden_boxes = page.evaluate("""() => window.__icl.builder.widgets
             .filter(w => w.hidden && w.element).map(w => w.element.style.display)""")
         assert hidden_boxes and set(hidden_boxes) == {"none"}
