@@ -20,8 +20,8 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACK_FOLDER = "in-context-lora-panels"
-MODEL_FOLDERS = ("diffusion_models", "text_encoders", "vae", "vae_approx", "loras", "checkpoints", "unet", "clip")
+sys.path.insert(0, str(ROOT / "tools"))
+from comfy_inprocess import start_comfyui  # noqa: E402
 
 
 class _QuietServer:
@@ -39,41 +39,8 @@ class _QuietServer:
         pass
 
 
-def start_comfyui(comfyui: Path, work: Path, models: Path | None, cpu: bool):
-    """Import ComfyUI in this process with its folders pointed at `work` and the pack loaded from this checkout."""
-    sys.path.insert(0, str(comfyui))
-    import utils.extra_config  # noqa: F401  (first: keeps ComfyUI's `utils` from being shadowed)
-    from comfy.cli_args import args
-
-    args.cpu = cpu
-    import folder_paths
-
-    for name in ("input", "output", "temp", "custom_nodes"):
-        (work / name).mkdir(parents=True, exist_ok=True)
-    folder_paths.set_input_directory(str(work / "input"))
-    folder_paths.set_output_directory(str(work / "output"))
-    folder_paths.set_temp_directory(str(work / "temp"))
-    for base in [models] if models else []:
-        for folder in MODEL_FOLDERS:
-            folder_paths.add_model_folder_path(folder, str(base / folder), is_default=True)
-    folder_paths.folder_names_and_paths["custom_nodes"] = ([str(work / "custom_nodes")], set())
-    (work / "custom_nodes" / PACK_FOLDER).symlink_to(ROOT, target_is_directory=True)
-    example = comfyui / "input" / "example.png"
-    if example.exists():
-        shutil.copy(example, work / "input" / "example.png")
-
-    import execution
-    import nodes
-
-    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
-    if "ICLoRA_PanelConcatenate" not in nodes.NODE_CLASS_MAPPINGS:
-        sys.exit("the pack failed to load into ComfyUI; see the log above")
-    return nodes, execution, folder_paths
-
-
 def prepare_tiny_demo(work: Path, prompt: dict, folder_paths) -> None:
     """Tiny models under the workflow's file names, the tiny TAEF1 for the VAE, and small panels."""
-    sys.path.insert(0, str(ROOT / "tools"))
     import tiny_models
     from safetensors.torch import save_file
 
@@ -160,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="iclora-run-"))
     nodes, execution, folder_paths = start_comfyui(options.comfyui.resolve(), work, options.models,
                                                    options.cpu or options.tiny_demo)
-    sys.path.insert(0, str(ROOT / "tools"))
+    if "ICLoRA_PanelConcatenate" not in nodes.NODE_CLASS_MAPPINGS:
+        sys.exit("the pack failed to load into ComfyUI; see the log above")
     from workflow_api import to_api
 
     prompt = to_api(json.loads(options.workflow.read_text()), nodes.NODE_CLASS_MAPPINGS)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,6 @@ from pathlib import Path
 import pytest
 from pack_facts import PACK_FOLDER_NAME, SKIP_REASON
 
-PACK_ROOT = Path(__file__).resolve().parents[2]
 
 
 class LogCollector(logging.Handler):
@@ -90,41 +88,17 @@ class ComfyHost:
 
 
 def _start_comfy(root: Path, work: Path) -> ComfyHost:
-    sys.path.insert(0, str(root))
-    import utils.extra_config  # noqa: F401  (first, so ComfyUI's `utils` package is not shadowed)
-    from comfy.cli_args import args
-
-    args.cpu = True  # before comfy.model_management is imported anywhere
-    import folder_paths
-
-    dirs = {name: work / name for name in ("input", "output", "temp", "user", "models", "custom_nodes")}
-    for path in dirs.values():
-        path.mkdir(parents=True, exist_ok=True)
-    folder_paths.set_input_directory(str(dirs["input"]))
-    folder_paths.set_output_directory(str(dirs["output"]))
-    folder_paths.set_temp_directory(str(dirs["temp"]))
-    folder_paths.set_user_directory(str(dirs["user"]))
-    for folder in ("diffusion_models", "text_encoders", "vae_approx", "vae", "loras", "checkpoints"):
-        (dirs["models"] / folder).mkdir(exist_ok=True)
-        folder_paths.add_model_folder_path(folder, str(dirs["models"] / folder), is_default=True)
-    folder_paths.folder_names_and_paths["custom_nodes"] = ([str(dirs["custom_nodes"])], set())
-    pack_dir = dirs["custom_nodes"] / PACK_FOLDER_NAME
-    pack_dir.symlink_to(PACK_ROOT, target_is_directory=True)
-
-    logs = LogCollector()
-    logging.getLogger().addHandler(logs)
-    logging.getLogger().setLevel(logging.INFO)
-
-    import execution
-    import nodes
-
-    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
-
+    from comfy_inprocess import start_comfyui
     import tiny_models
 
+    logs = LogCollector()  # before the loader runs, to see any import failure it logs
+    logging.getLogger().addHandler(logs)
+    logging.getLogger().setLevel(logging.INFO)
+    nodes, execution, folder_paths = start_comfyui(root, work, models=work / "models", cpu=True)
     tiny_models.patch_loaders_for_tiny_models()
-    tiny_models.build_tiny_models(dirs["models"])
-    return ComfyHost(root, work, dirs["input"], dirs["output"], dirs["models"], pack_dir, logs,
+    tiny_models.build_tiny_models(work / "models")
+    return ComfyHost(root, work, work / "input", work / "output", work / "models",
+                     work / "custom_nodes" / PACK_FOLDER_NAME, logs,
                      {"nodes": nodes, "execution": execution, "folder_paths": folder_paths})
 
 

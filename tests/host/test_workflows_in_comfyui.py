@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,6 @@ def published_models(comfy):
         for model in json.loads(workflow.read_text())["models"]:
             if model["directory"] == "loras":
                 save_file({}, str(models / "loras" / model["name"]))  # a LoRA with no weights: loads, changes nothing
-    shutil.copy(Path(comfy.root) / "input" / "example.png", comfy.input_dir / "example.png")
     return models
 
 
