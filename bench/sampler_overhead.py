@@ -31,6 +31,7 @@ SIZES = (256, 512)  # panel side in px; two panels side by side
 def setup(models_dir: Path):
     load_comfy()
     import folder_paths
+
     import nodes
 
     sys.path.insert(0, str(ROOT / "tools"))

@@ -47,7 +47,7 @@ class Box:
         return [self.x, self.y, self.w, self.h]
 
     @classmethod
-    def from_list(cls, values: list[int]) -> "Box":
+    def from_list(cls, values: list[int]) -> Box:
         x, y, w, h = (int(v) for v in values)
         return cls(x, y, w, h)
 
@@ -75,7 +75,7 @@ class Fit:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Fit":
+    def from_dict(cls, data: dict) -> Fit:
         source_w, source_h = (int(v) for v in data["source_size"])
         return cls(
             mode=str(data["mode"]),
@@ -109,7 +109,7 @@ class Panel:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Panel":
+    def from_dict(cls, data: dict) -> Panel:
         fit = data.get("fit")
         index = data.get("input_index")
         return cls(
@@ -155,7 +155,8 @@ class PanelLayout:
 
     def empty_cells(self) -> list[Box]:
         """Grid cells no panel occupies (e.g. the fourth cell of a 2 x 2 grid holding three panels)."""
-        return [cell_box(i, self.cols, self.panel_w, self.panel_h) for i in range(len(self.panels), self.rows * self.cols)]
+        return [cell_box(i, self.cols, self.panel_w, self.panel_h)
+                for i in range(len(self.panels), self.rows * self.cols)]
 
     def role_string(self) -> str:
         """The panel order as Panel Concatenate's `order` input spells it, e.g. `I,I,O`."""
@@ -174,7 +175,7 @@ class PanelLayout:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_dict(cls, data: dict) -> "PanelLayout":
+    def from_dict(cls, data: dict) -> PanelLayout:
         version = data.get("version")
         if version != LAYOUT_VERSION:
             raise ValueError(f"panel layout version {version!r} is not supported (expected {LAYOUT_VERSION})")
@@ -190,7 +191,7 @@ class PanelLayout:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> "PanelLayout":
+    def from_json(cls, text: str) -> PanelLayout:
         return cls.from_dict(json.loads(text))
 
     def describe(self) -> str:
@@ -317,7 +318,8 @@ def parse_panel_numbers(text: str, layout: PanelLayout, node: str, input_name: s
                 span = range(int(part), int(part) + 1)
         except ValueError:
             raise PanelInputError(node, input_name, f"'{part}' is not a panel number",
-                                  "Write panel numbers counted from 1 in reading order, e.g. '2, 3' or '2-4'.") from None
+                                  "Write panel numbers counted from 1 in reading order, e.g. '2, 3' or '2-4'."
+                                  ) from None
         for n in span:
             if not 1 <= n <= len(layout.panels):
                 raise PanelInputError(node, input_name,

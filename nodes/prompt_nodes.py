@@ -11,8 +11,15 @@ from comfy_execution.graph_utils import ExecutionBlocker
 
 from .comfy_types import CATEGORY, PanelLayoutSocket
 from .errors import PanelInputError
-from .prompts import (CUSTOM, MAX_PANEL_TEXTS, PROMPT_NODE, build_joint_prompt, custom_preset, load_presets,
-                      token_budget_warning)
+from .prompts import (
+    CUSTOM,
+    MAX_PANEL_TEXTS,
+    PROMPT_NODE,
+    build_joint_prompt,
+    custom_preset,
+    load_presets,
+    token_budget_warning,
+)
 
 log = logging.getLogger(__name__)
 

@@ -61,7 +61,7 @@ class TaskPreset:
         return self.canvas[0] // self.grid[1], self.canvas[1] // self.grid[0]
 
     @classmethod
-    def from_dict(cls, preset_id: str, data: dict) -> "TaskPreset":
+    def from_dict(cls, preset_id: str, data: dict) -> TaskPreset:
         markers = data.get("markers", "geometry")
         return cls(
             id=preset_id,

@@ -21,8 +21,15 @@ import torch
 from .errors import PanelInputError
 from .layout import PanelLayout, check_canvas_size
 from .masks import box_blur, slot_mask
-from .sampling_math import (MODES, harmonized_steps, paste_references, paste_weight, planned_step_count,
-                            reference_soft_mask, renoise)
+from .sampling_math import (
+    MODES,
+    harmonized_steps,
+    paste_references,
+    paste_weight,
+    planned_step_count,
+    reference_soft_mask,
+    renoise,
+)
 
 SAMPLER_NODE = "In-Context Sampler"
 FILL_IN_CHANNELS = 96  # FLUX.1-Fill: 16 latent + 16 masked-image latent + 64 packed mask channels

@@ -11,9 +11,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import tomllib
 import uuid
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "workflows"

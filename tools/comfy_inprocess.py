@@ -43,6 +43,7 @@ def start_comfyui(comfyui: Path, work: Path, models: Path | None = None, cpu: bo
         shutil.copy(example, work / "input" / "example.png")
 
     import execution
+
     import nodes
 
     asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))

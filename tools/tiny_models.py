@@ -143,7 +143,9 @@ def patch_loaders_for_tiny_models() -> None:
     def detect_unet_config(state_dict, key_prefix, metadata=None):
         return _tiny_flux_config(state_dict, key_prefix, detect(state_dict, key_prefix, metadata=metadata))
 
-    def load_text_encoder_state_dicts(state_dicts=[], embedding_directory=None, clip_type=None, model_options={}):
+    # Same signature as ComfyUI's own function, mutable defaults included, so callers see no difference.
+    def load_text_encoder_state_dicts(state_dicts=[], embedding_directory=None, clip_type=None,  # noqa: B006
+                                      model_options={}):  # noqa: B006
         options = _tiny_text_encoder_options(state_dicts, model_options)
         kwargs = {"embedding_directory": embedding_directory, "model_options": options}
         if clip_type is not None:

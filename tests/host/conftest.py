@@ -19,7 +19,6 @@ import pytest
 from pack_facts import PACK_FOLDER_NAME, SKIP_REASON
 
 
-
 class LogCollector(logging.Handler):
     def __init__(self):
         super().__init__(level=logging.DEBUG)
@@ -88,8 +87,8 @@ class ComfyHost:
 
 
 def _start_comfy(root: Path, work: Path) -> ComfyHost:
-    from comfy_inprocess import start_comfyui
     import tiny_models
+    from comfy_inprocess import start_comfyui
 
     logs = LogCollector()  # before the loader runs, to see any import failure it logs
     logging.getLogger().addHandler(logs)

@@ -19,7 +19,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from pack_facts import OUR_NODE_IDS, PACK_FOLDER_NAME, skip_without_comfyui
 
 skip_without_comfyui()
@@ -120,7 +119,7 @@ def server(tmp_path_factory):
 
 def test_server_loads_the_pack_and_serves_its_nodes(server):
     log = server["log"].read_text()
-    assert "IMPORT FAILED" not in "\n".join(l for l in log.splitlines() if PACK_FOLDER_NAME in l), log[-3000:]
+    assert "IMPORT FAILED" not in "\n".join(line for line in log.splitlines() if PACK_FOLDER_NAME in line), log[-3000:]
     info = get_json(f"{server['url']}/object_info")
     for node_id in OUR_NODE_IDS:
         assert info[node_id]["python_module"] == f"custom_nodes.{PACK_FOLDER_NAME}"

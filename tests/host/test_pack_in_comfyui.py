@@ -7,10 +7,9 @@ import re
 import numpy as np
 import pytest
 import torch
+from pack_facts import CATEGORY, OUR_NODE_IDS, PACK_FOLDER_NAME, skip_without_comfyui
 from PIL import Image
 from safetensors.torch import load_file
-
-from pack_facts import CATEGORY, OUR_NODE_IDS, PACK_FOLDER_NAME, skip_without_comfyui
 
 skip_without_comfyui()
 

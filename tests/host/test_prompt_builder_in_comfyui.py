@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-
 from pack_facts import skip_without_comfyui
 from test_pack_in_comfyui import masked_sampling_graph, save_png
 

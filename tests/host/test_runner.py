@@ -7,9 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from PIL import Image
-
 from pack_facts import skip_without_comfyui
+from PIL import Image
 
 skip_without_comfyui()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from pack_facts import skip_without_comfyui
 
 skip_without_comfyui()

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from safetensors.torch import save_file
-
 from pack_facts import skip_without_comfyui
+from safetensors.torch import save_file
 from workflow_api import node_inputs, to_api
 
 skip_without_comfyui()

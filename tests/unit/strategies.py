@@ -6,7 +6,6 @@ import math
 
 import torch
 from hypothesis import strategies as st
-
 from iclora_pack.nodes.layout import ALIGN
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-
 from iclora_pack.nodes.canvas import canvas_batch_size, concatenate_panels
 from iclora_pack.nodes.layout import grid_shape, parse_order
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from iclora_pack.nodes.canvas import concatenate_panels
 from iclora_pack.nodes.errors import PanelInputError
 from iclora_pack.nodes.layout import PanelLayout, build_layout, parse_panel_numbers

@@ -9,11 +9,18 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from iclora_pack.nodes.layout import ALIGN
-from iclora_pack.nodes.prompts import (PRESETS_FILE, build_joint_prompt, custom_preset, geometry_markers,
-                                       load_presets, panel_markers, split_joint_prompt, token_budget_warning,
-                                       wrap_names)
+from iclora_pack.nodes.prompts import (
+    PRESETS_FILE,
+    build_joint_prompt,
+    custom_preset,
+    geometry_markers,
+    load_presets,
+    panel_markers,
+    split_joint_prompt,
+    token_budget_warning,
+    wrap_names,
+)
 
 PRESETS = load_presets()
 MARKER = re.compile(r"\[[A-Z0-9-]+\]")

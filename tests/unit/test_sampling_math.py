@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from iclora_pack.nodes.sampling_math import (harmonized_steps, paste_references, paste_weight, planned_step_count,
-                                             reference_soft_mask, renoise)
+from iclora_pack.nodes.sampling_math import (
+    harmonized_steps,
+    paste_references,
+    paste_weight,
+    planned_step_count,
+    reference_soft_mask,
+    renoise,
+)
 
 
 @pytest.mark.parametrize("flow,s_from,s_to", [(True, 0.3, 0.6), (True, 0.0, 0.9), (True, 0.5, 1.0),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-
 from iclora_pack.nodes.canvas import concatenate_panels
 from iclora_pack.nodes.split import group_for_output, select_panels, split_canvas
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import tomllib
 from pathlib import Path
 
 import pytest
-
+import tomllib
 from iclora_pack.nodes.prompts import load_presets
 
 ROOT = Path(__file__).resolve().parents[2]
