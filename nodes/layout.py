@@ -246,13 +246,14 @@ def grid_shape(n_panels: int, arrangement: str, rows: int = 0, cols: int = 0) ->
 def parse_order(order: str, n_inputs: int, n_outputs: int) -> list[str]:
     """Panel roles in reading order.
 
-    Empty `order` puts the inputs first, then the output slots. Otherwise it is a list of `I` and `O` (commas or
-    spaces optional), one letter per panel, whose counts must match the connected images and `output_slots`.
+    Empty `order` puts the inputs first, then the output slots. Otherwise it is a list of `I` and `O` (commas,
+    semicolons or any whitespace between them optional), one letter per panel, whose counts must match the
+    connected images and `output_slots`.
     """
     text = order.strip()
     if not text:
         return [ROLE_INPUT] * n_inputs + [ROLE_OUTPUT] * n_outputs
-    letters = [c for c in text.upper() if c not in ", ;"]
+    letters = [c for c in text.upper() if c not in ", ;" and not c.isspace()]  # a tab or newline too
     bad = sorted({c for c in letters if c not in "IO"})
     if bad:
         raise PanelInputError(CONCATENATE, "order", f"'{order}' contains {', '.join(repr(b) for b in bad)}",

@@ -15,8 +15,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import editor_session
 import pytest
 from pack_facts import PACK_FOLDER_NAME, SKIP_REASON
+
+# Fixtures for the browser tests (and any host test that needs a real ComfyUI server): one server per frontend.
+editor_servers = editor_session.editor_servers
+server = editor_session.server
 
 
 class LogCollector(logging.Handler):
