@@ -10,7 +10,8 @@ from comfy_api.latest import io
 from comfy_execution.graph_utils import ExecutionBlocker
 
 from .comfy_types import CATEGORY, PanelLayoutSocket
-from .errors import PanelInputError
+from .errors import PanelInputError, quoted
+from .layout import require_layout
 from .prompts import (
     CUSTOM,
     MAX_PANEL_TEXTS,
@@ -104,9 +105,10 @@ class JointPromptBuilder(io.ComfyNode):
         elif preset in presets:
             task = presets[preset]
         else:
-            raise PanelInputError(PROMPT_NODE, "preset", f"'{preset}' is not a preset",
+            raise PanelInputError(PROMPT_NODE, "preset", f"{quoted(preset)} is not a preset",
                                   f"Choose one of {', '.join([*presets, CUSTOM])}.")
         if layout is not None:
+            layout = require_layout(layout, PROMPT_NODE)
             rows, cols, count = layout.rows, layout.cols, len(layout.panels)
         elif task.id == CUSTOM:
             raise PanelInputError(PROMPT_NODE, "layout", "the custom preset has no panel layout of its own",
