@@ -121,7 +121,7 @@ def build(preset, with_reference: bool, cnr_id: str, version: str) -> dict:
     texts = list(example["panels"]) + [""] * (8 - len(example["panels"]))
     builder = g.node("ICLoRA_JointPromptBuilder", (780, 80), (420, 900),
                      [preset.id, example["summary"], *texts, example.get("names", ""), 3.5, "",
-                      "This {count}-panel image", "geometry"],
+                      "This {count}-panel image", "geometry", "preset"],
                      [("prompt", "STRING"), ("conditioning", "CONDITIONING"), ("panel_texts", "STRING"),
                       ("warnings", "STRING")], ours=True)
     g.link(concat, 1, builder, "layout", "ICLORA_PANEL_LAYOUT")
