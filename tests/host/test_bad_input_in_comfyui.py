@@ -6,7 +6,7 @@ import sys
 
 import pytest
 from pack_facts import skip_without_comfyui
-from test_pack_in_comfyui import concatenate_inputs
+from test_pack_in_comfyui import concatenate_inputs, stock_flux_loaders
 
 skip_without_comfyui()
 
@@ -82,3 +82,22 @@ def test_cancel_stops_output_slot_mask_during_a_maximal_grow(comfy, monkeypatch)
     prompt["2"]["inputs"]["grow"] = 511  # a new input, so the mask runs again (not from cache)
     executor, _ = comfy.run(prompt)
     assert executor.success
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("image", "canvas.png", "In-Context Sampler: got the text 'canvas.png' instead of an image (input 'image')."),
+    ("mask", {"panels": [2]}, "In-Context Sampler: got a dictionary instead of a mask (input 'mask')."),
+    ("layout", "2 panels", "In-Context Sampler: got the text '2 panels' instead of a panel layout (input 'layout')."),
+])
+def test_a_literal_sent_into_the_samplers_canvas_inputs_gets_the_pack_message(comfy, field, value, message):
+    sampler = {"model": ["11", 0], "positive": ["13", 0], "negative": ["14", 0], "vae": ["10", 0],
+               "image": ["1", 0], "mode": "masked", "seed": 1, "steps": 1, "cfg": 1.0, "sampler_name": "euler",
+               "scheduler": "simple", "denoise": 1.0, "resample_count": 3, "resample_fraction": 1.0,
+               "reference_strength": 1.0, "seam_feather": 0, "paste_references": True, "paste_blend": 0,
+               "batch_size": 1, "layout": ["1", 1], field: value}
+    prompt = {"1": {"class_type": "ICLoRA_PanelConcatenate", "inputs": TEXT_ONLY}, **stock_flux_loaders(),
+              "13": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["12", 0], "text": "two panels"}},
+              "14": {"class_type": "ConditioningZeroOut", "inputs": {"conditioning": ["13", 0]}},
+              "2": {"class_type": "ICLoRA_InContextSampler", "inputs": sampler},
+              "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}}}
+    assert comfy.run_expecting_error(prompt).startswith(message)
