@@ -10,57 +10,16 @@ real ones, to check that an install works end to end; the pictures are noise by 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import shutil
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-from comfy_inprocess import start_comfyui  # noqa: E402
-
-
-class _QuietServer:
-    """What PromptExecutor needs of a server, printing progress instead of sending it."""
-
-    client_id = None
-    last_node_id = None
-    last_prompt_id = None
-
-    def send_sync(self, event, data, sid=None):
-        if event == "execution_error":
-            print(f"error in node {data.get('node_type')}: {data.get('exception_message')}", file=sys.stderr)
-
-    def queue_updated(self):
-        pass
-
-
-def prepare_tiny_demo(work: Path, prompt: dict, folder_paths) -> None:
-    """Tiny models under the workflow's file names, the tiny TAEF1 for the VAE, and small panels."""
-    import tiny_models
-    from safetensors.torch import save_file
-
-    models = work / "models"
-    tiny_models.patch_loaders_for_tiny_models()
-    tiny_models.build_tiny_models(models)
-    for folder in ("diffusion_models", "text_encoders", "vae_approx", "loras"):
-        folder_paths.add_model_folder_path(folder, str(models / folder), is_default=True)
-    for node in prompt.values():
-        inputs = node["inputs"]
-        if node["class_type"] == "LoraLoaderModelOnly":
-            save_file({}, str(models / "loras" / inputs["lora_name"]))  # a LoRA with no weights
-        elif node["class_type"] == "VAELoader":
-            inputs["vae_name"] = "taef1"
-        elif node["class_type"] == "UNETLoader":
-            inputs["unet_name"] = tiny_models.FLUX_FILE
-        elif node["class_type"] == "DualCLIPLoader":
-            inputs["clip_name1"], inputs["clip_name2"] = tiny_models.CLIP_L_FILE, tiny_models.T5_FILE
-        elif node["class_type"] == "ICLoRA_PanelConcatenate":
-            inputs["panel_width"], inputs["panel_height"] = 128, 128
+import comfy_inprocess  # noqa: E402
 
 
 def apply_overrides(prompt: dict, options, input_dir: Path) -> None:
@@ -125,28 +84,30 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
 
     work = Path(tempfile.mkdtemp(prefix="iclora-run-"))
-    nodes, execution, folder_paths = start_comfyui(options.comfyui.resolve(), work, options.models,
-                                                   options.cpu or options.tiny_demo)
+    if options.tiny_demo:
+        nodes, execution, folder_paths = comfy_inprocess.start_tiny_comfyui(options.comfyui.resolve(), work)
+    else:
+        nodes, execution, folder_paths = comfy_inprocess.start_comfyui(options.comfyui.resolve(), work,
+                                                                       options.models, options.cpu)
     if "ICLoRA_PanelConcatenate" not in nodes.NODE_CLASS_MAPPINGS:
         sys.exit("the pack failed to load into ComfyUI; see the log above")
     from workflow_api import to_api
 
     prompt = to_api(json.loads(options.workflow.read_text()), nodes.NODE_CLASS_MAPPINGS)
     if options.tiny_demo:
-        prepare_tiny_demo(work, prompt, folder_paths)
+        import tiny_models
+
+        tiny_models.use_tiny_models(prompt, panel_size=(128, 128))
+        tiny_models.write_empty_loras(work / "models" / "loras", tiny_models.lora_names_in(prompt))
     apply_overrides(prompt, options, work / "input")
 
-    valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt(str(uuid.uuid4()), prompt, None))
-    if node_errors or not valid:
-        for node_id, problem in node_errors.items():
-            for item in problem["errors"]:
-                print(f"node {node_id} ({problem['class_type']}): {item['message']}: {item['details']}",
-                      file=sys.stderr)
-        if error and not node_errors:
-            print(error.get("message"), file=sys.stderr)
+    validation = comfy_inprocess.validate(execution, prompt)
+    if not validation.ok:
+        for line in validation.messages():
+            print(line, file=sys.stderr)
         return 2
-    executor = execution.PromptExecutor(_QuietServer())
-    executor.execute(prompt, str(uuid.uuid4()), {}, outputs)
+    executor, _ = comfy_inprocess.execute(execution, prompt, validation.outputs,
+                                          server=comfy_inprocess.RecordingServer(echo_errors=True))
     if not executor.success:
         return 1
 
