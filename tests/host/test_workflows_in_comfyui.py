@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import tiny_models
 from pack_facts import skip_without_comfyui
 from safetensors.torch import save_file
 from workflow_api import node_inputs, to_api
@@ -20,10 +21,8 @@ def published_models(comfy):
     """Files with the exact published names: tiny FLUX/encoders are already there; add the VAE and LoRA names."""
     models = comfy.models_dir
     save_file({}, str(models / "vae" / "ae.safetensors"))  # validation only: execution swaps in the tiny TAEF1
-    for workflow in WORKFLOWS:
-        for model in json.loads(workflow.read_text())["models"]:
-            if model["directory"] == "loras":
-                save_file({}, str(models / "loras" / model["name"]))  # a LoRA with no weights: loads, changes nothing
+    names = [m["name"] for w in WORKFLOWS for m in json.loads(w.read_text())["models"] if m["directory"] == "loras"]
+    tiny_models.write_empty_loras(models / "loras", names)  # LoRAs with no weights: they load and change nothing
     return models
 
 
@@ -54,14 +53,7 @@ def test_every_combo_value_is_one_of_its_options(comfy, published_models, path):
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
 def test_workflow_runs_end_to_end_on_tiny_models(comfy, published_models, path):
     prompt = to_api(json.loads(path.read_text()), comfy.nodes.NODE_CLASS_MAPPINGS)
-    for node in prompt.values():
-        inputs = node["inputs"]
-        if node["class_type"] == "VAELoader":
-            inputs["vae_name"] = "taef1"  # the tiny stand-in for ae.safetensors
-        if node["class_type"] == "ICLoRA_PanelConcatenate":  # small panels keep the CPU run short
-            inputs["panel_width"], inputs["panel_height"] = 64, 48
-        if node["class_type"] == "ICLoRA_InContextSampler":
-            inputs["steps"] = 2
+    tiny_models.use_tiny_models(prompt, panel_size=(64, 48), steps=2)  # small panels keep the CPU run short
     stem = path.stem.rsplit("-", 1)[0].removesuffix("-text")
     before = len(list((comfy.output_dir / "iclora").glob(f"{stem}_*.png")))
     executor, server = comfy.run(prompt, client_id="runner")
