@@ -4,6 +4,8 @@ from __future__ import annotations
 
 FRONTEND_ONLY = {"MarkdownNote", "Note", "PrimitiveNode", "Reroute"}
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+SKIPPED_MODES = (2, 4)
+"""Muted (2) and bypassed (4) nodes: the editor leaves them out of the prompt it queues."""
 
 
 def node_inputs(node_class) -> list[tuple[str, tuple]]:
@@ -23,8 +25,9 @@ def is_widget(spec: tuple) -> bool:
 def to_api(workflow: dict, node_classes: dict) -> dict:
     links = {link[0]: link for link in workflow["links"]}
     prompt = {}
+    skipped = {n["id"] for n in workflow["nodes"] if n.get("mode") in SKIPPED_MODES}
     for node in workflow["nodes"]:
-        if node["type"] in FRONTEND_ONLY:
+        if node["type"] in FRONTEND_ONLY or node["id"] in skipped:
             continue
         node_class = node_classes[node["type"]]
         linked = {i["name"]: i["link"] for i in node.get("inputs", []) if i.get("link") is not None}
@@ -42,6 +45,9 @@ def to_api(workflow: dict, node_classes: dict) -> dict:
                 inputs[name] = value
             if name in linked:
                 link = links[linked[name]]
+                if link[1] in skipped:
+                    raise AssertionError(f"{node['type']} #{node['id']}: input {name} comes from a muted or "
+                                         "bypassed node, which this converter does not reroute")
                 inputs[name] = [str(link[1]), link[2]]
         if position != len(values):
             raise AssertionError(f"{node['type']} #{node['id']}: {len(values)} widget values, {position} used")

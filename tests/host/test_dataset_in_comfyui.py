@@ -139,7 +139,8 @@ def training_graph(steps: int, learning_rate: float) -> dict:
 
 @pytest.fixture(scope="module")
 def trained(comfy, sets):
-    """Train for real through the executor: 3 sets, 32 steps, rank 4 (tiny model; bf16, as fp32 on a CPU hits inference-mode weights)."""
+    """Train for real through the executor: 3 sets, 32 steps, rank 4, bf16 (on a CPU, fp32 training fails in
+    stock ComfyUI: the weights never move device, so they stay inference-mode tensors)."""
     torch.manual_seed(0)  # the stock trainer draws timesteps and set order from torch's global generator
     start = time.perf_counter()
     executor, _ = comfy.run(training_graph(steps=STEPS, learning_rate=4e-3))
@@ -224,3 +225,33 @@ def test_export_writes_a_trainer_folder_and_never_overwrites(comfy, sets):
     assert [(out / f"{n}.txt").read_text() for n in COLOURS] == sets
     config = yaml.safe_load((out / "ai-toolkit.yaml").read_text())["config"]["process"][0]
     assert config["network"]["linear"] == 16 and config["model"]["name_or_path"] == "black-forest-labs/FLUX.1-dev"
+
+
+def test_the_shipped_training_workflow_validates_and_runs_end_to_end(comfy):
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+    from workflow_api import to_api
+
+    path = Path(__file__).resolve().parents[2] / "workflows" / "train-your-own-task.json"
+    write_sets(comfy.input_dir / "iclora-sets")  # the folder the workflow names
+    if not (comfy.models_dir / "vae" / "ae.safetensors").exists():
+        save_file({}, str(comfy.models_dir / "vae" / "ae.safetensors"))  # validation only: runs on taef1
+    prompt = to_api(json.loads(path.read_text()), comfy.nodes.NODE_CLASS_MAPPINGS)
+    assert "ICLoRA_PanelSetExport" not in {n["class_type"] for n in prompt.values()}  # bypassed in the file
+    valid, node_errors, outputs = comfy.validate(prompt)
+    assert node_errors == {} and valid, node_errors
+    assert {prompt[o]["class_type"] for o in outputs} == {"SaveLoRANode", "LossGraphNode", "SaveImage"}
+    for node in prompt.values():
+        inputs = node["inputs"]
+        if node["class_type"] == "VAELoader":
+            inputs["vae_name"] = "taef1"
+        if node["class_type"] == "ICLoRA_PanelConcatenate":
+            inputs["panel_width"] = inputs["panel_height"] = PANEL
+        if node["class_type"] in ("ICLoRA_InContextSampler", "TrainLoraNode"):
+            inputs["steps"] = 2
+    executor, _ = comfy.run(prompt)
+    assert executor.success, executor.status_messages
+    assert list((comfy.output_dir / "loras").glob("my-iclora-task_2_steps_*.safetensors"))
+    assert list((comfy.output_dir / "iclora").glob("my-iclora-task_*.png"))
