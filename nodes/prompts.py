@@ -48,7 +48,8 @@ class TaskPreset:
     clause_separator: str = "; "
     last_clause_separator: str = ""
     panel_leads: tuple[str, ...] = ()
-    lora_aliases: tuple[str, ...] = ()
+    lora_local_names: tuple[str, ...] = ()
+    """Other names the published file goes by on users' disks; never offered for download."""
     example: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -79,7 +80,7 @@ class TaskPreset:
             clause_separator=data.get("clause_separator", "; "),
             last_clause_separator=data.get("last_clause_separator", ""),
             panel_leads=tuple(data.get("panel_leads", ())),
-            lora_aliases=tuple(data.get("lora_aliases", ())),
+            lora_local_names=tuple(data.get("lora_local_names", ())),
             example=data.get("example", {}),
         )
 

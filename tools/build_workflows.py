@@ -15,20 +15,14 @@ import sys
 import uuid
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the backport (requirements-test.txt)
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "workflows"
-HF = "https://huggingface.co"
-BASE_MODELS = {
-    "flux1-dev.safetensors": (f"{HF}/black-forest-labs/FLUX.1-dev/resolve/main/flux1-dev.safetensors",
-                              "diffusion_models"),
-    "clip_l.safetensors": (f"{HF}/comfyanonymous/flux_text_encoders/resolve/main/clip_l.safetensors",
-                           "text_encoders"),
-    "t5xxl_fp16.safetensors": (f"{HF}/comfyanonymous/flux_text_encoders/resolve/main/t5xxl_fp16.safetensors",
-                               "text_encoders"),
-    "ae.safetensors": (f"{HF}/black-forest-labs/FLUX.1-dev/resolve/main/ae.safetensors", "vae"),
-}
+PRESETS_JSON = ROOT / "nodes" / "presets.json"
 REFERENCE_IMAGE = "example.png"  # ships in every ComfyUI's input folder
 
 
@@ -44,8 +38,15 @@ def load_presets():
 
 
 def lora_file(preset) -> str:
-    """The file the published download link gives (the storyboard's link target differs from its label)."""
-    return preset.lora_aliases[0] if preset.lora_aliases else preset.lora
+    """The task LoRA under its published name: the only name a workflow loads or offers for download."""
+    return preset.lora
+
+
+def model_files(preset) -> list[dict]:
+    """Every model a workflow for `preset` loads, as the editor's download list: published names and URLs only."""
+    data = json.loads(PRESETS_JSON.read_text(encoding="utf-8"))
+    return [*({"name": m["name"], "url": m["url"], "directory": m["directory"]} for m in data["base_models"]),
+            {"name": preset.lora, "url": data["lora_url_base"] + preset.lora, "directory": "loras"}]
 
 
 class Graph:
@@ -170,13 +171,11 @@ def build(preset, with_reference: bool, cnr_id: str, version: str) -> dict:
             f"- Models: `flux1-dev.safetensors` (models/diffusion_models), `clip_l.safetensors` and "
             f"`t5xxl_fp16.safetensors` (models/text_encoders), `ae.safetensors` (models/vae), `{lora}` "
             f"(models/loras, from ali-vilab/In-Context-LoRA"
-            + (f"; also published as `{preset.lora}`" if lora != preset.lora else "") + ").")
+            + (f"; if yours is named {' or '.join(f'`{n}`' for n in preset.lora_local_names)}, pick it in the "
+               "LoRA loader" if preset.lora_local_names else "") + ").")
     g.node("MarkdownNote", (400, 1060 if with_reference else 700), (340, 360), [note], [], title="How to use")
 
-    models = [{"name": name, "url": url, "directory": folder} for name, (url, folder) in BASE_MODELS.items()]
-    models.append({"name": lora, "url": f"{HF}/ali-vilab/In-Context-LoRA/resolve/main/{lora}",
-                   "directory": "loras"})
-    return g.to_dict(workflow_name(preset, with_reference), models)
+    return g.to_dict(workflow_name(preset, with_reference), model_files(preset))
 
 
 def thumbnail(preset, with_reference: bool, path: Path) -> None:

@@ -16,6 +16,7 @@ from iclora_pack.nodes.prompts import (
     custom_preset,
     geometry_markers,
     load_presets,
+    opening_phrase,
     panel_markers,
     split_joint_prompt,
     token_budget_warning,
@@ -66,7 +67,8 @@ def test_examples_reproduce_the_published_prompts_word_for_word(preset_id):
 def test_built_prompt_has_prefix_opening_one_marker_per_panel_in_order_and_every_text(preset_id):
     preset = PRESETS[preset_id]
     built = build_example(preset_id)
-    assert built.prompt.startswith(preset.prefix + (" " if preset.prefix else ""))
+    head = " ".join(part for part in (preset.prefix, opening_phrase(preset, preset.panel_count)) if part)
+    assert head and built.prompt.startswith(head + " ")  # every task opens with its prefix or panel-count opening
     assert not built.warnings
     marked = [m for m in built.markers if m]
     found = [m for m in MARKER.findall(built.prompt) if m != preset.prefix and m != "[FOUR-PANEL]"]
