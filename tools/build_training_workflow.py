@@ -6,6 +6,7 @@ Written by `tools/build_workflows.py` together with the task workflows, so the s
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 NAME = "train-your-own-task"
@@ -52,7 +53,7 @@ workflow of this pack. Queuing again retrains only if the sets or training setti
 
 
 def build_training(cnr_id: str, version: str) -> dict:
-    from build_workflows import BASE_MODELS, Graph
+    from build_workflows import PRESETS_JSON, Graph
 
     g = Graph(cnr_id, version)
     unet = g.node("UNETLoader", (20, 80), (320, 82), ["flux1-dev.safetensors", "default"], [("MODEL", "MODEL")])
@@ -122,7 +123,8 @@ def build_training(cnr_id: str, version: str) -> dict:
     g.group("4. Use the new LoRA on a fresh set", (1180, 0, 1640, 900), "#a1309b")
 
     g.node("MarkdownNote", (20, 500), (340, 900), [NOTE], [], title="How to train your own task")
-    models = [{"name": name, "url": url, "directory": folder} for name, (url, folder) in BASE_MODELS.items()]
+    base = json.loads(PRESETS_JSON.read_text(encoding="utf-8"))["base_models"]  # published names and URLs
+    models = [{"name": m["name"], "url": m["url"], "directory": m["directory"]} for m in base]
     return g.to_dict(NAME, models)
 
 

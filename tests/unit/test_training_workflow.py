@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the backport (requirements-test.txt)
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 PATH = ROOT / "workflows" / "train-your-own-task.json"
@@ -37,8 +40,11 @@ def test_training_workflow_is_well_formed_and_has_a_thumbnail():
         assert nodes[source]["outputs"][slot]["type"] == kind and link_id in nodes[source]["outputs"][slot]["links"]
         assert nodes[target]["inputs"][target_slot]["link"] == link_id
     assert all(n["properties"]["cnr_id"] == PROJECT["name"] for n in nodes.values() if n["type"].startswith("ICLoRA_"))
-    assert {m["name"] for m in data["models"]} == {"flux1-dev.safetensors", "clip_l.safetensors",
-                                                  "t5xxl_fp16.safetensors", "ae.safetensors"}
+    published = json.loads((ROOT / "nodes" / "presets.json").read_text())["base_models"]
+    assert data["models"] == published  # the base models under their published names; the LoRA is trained here
+    loaded = {n["widgets_values"][i] for n in nodes.values() for i in {"UNETLoader": [0], "DualCLIPLoader": [0, 1],
+                                                                       "VAELoader": [0]}.get(n["type"], [])}
+    assert loaded == {m["name"] for m in published}
 
 
 def test_dataset_feeds_the_stock_trainer_whose_model_the_sampler_uses():

@@ -69,7 +69,7 @@ def test_workflow_is_well_formed_and_names_its_models_and_pack(path):
     assert builder[0] == preset.id
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+@pytest.mark.parametrize("path", TASK_WORKFLOWS, ids=[p.stem for p in TASK_WORKFLOWS])
 def test_workflow_loads_and_offers_only_published_model_files(path):
     """Every download entry and every loader widget names a file under the name its repository publishes."""
     data = json.loads(path.read_text())
