@@ -122,6 +122,37 @@ def test_a_folder_outside_the_input_folder_or_a_bad_set_fails_with_the_pack_mess
     assert report.startswith("2 set(s) used") and "red: it has no caption" in report
 
 
+def test_progress_moves_once_per_set_and_cancel_stops_before_the_next_set(comfy, sets):
+    from comfy import model_management
+    from comfy import utils as comfy_utils  # `comfy` here is the host fixture
+
+    nodes = comfy.nodes
+    (clip,) = nodes.DualCLIPLoader().load_clip("clip_l.safetensors", "t5xxl_fp16.safetensors", "flux")
+    (vae,) = nodes.VAELoader().load_vae("taef1")
+    encoded, updates = [], []
+    real_encode = vae.encode
+    vae.encode = lambda pixels: encoded.append(pixels.shape) or real_encode(pixels)
+    inputs = {**dataset_inputs("iclora-test-sets"), "vae": vae, "clip": clip}
+    node = nodes.NODE_CLASS_MAPPINGS[DATASET]
+
+    comfy_utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: updates.append((value, total)))
+    try:
+        node.execute(**inputs)
+        assert updates == [(1, 3), (2, 3), (3, 3)] and len(encoded) == 3
+
+        def cancel(value, total, preview, node_id=None):
+            model_management.interrupt_current_processing(True)
+
+        encoded.clear()
+        comfy_utils.set_progress_bar_global_hook(cancel)
+        with pytest.raises(model_management.InterruptProcessingException):
+            node.execute(**inputs)
+        assert len(encoded) == 1  # the second set was never encoded
+    finally:
+        model_management.interrupt_current_processing(False)
+        comfy_utils.set_progress_bar_global_hook(None)
+
+
 def training_graph(steps: int, learning_rate: float) -> dict:
     graph = dataset_graph("iclora-test-sets")
     graph.update({
