@@ -23,16 +23,15 @@ function widgetValue(node, name, fallback) {
 }
 
 // Mirrors nodes/layout.py (parse_order, grid_shape) for the preview; the backend stays the authority.
-// Python's str.isspace() set, so that a tab or a newline previews exactly as the backend parses it.
+// The separators are Python's \s (str.isspace) plus , and ;: JavaScript's \s differs (U+001C-U+001F, U+0085,
+// U+FEFF), and a tab or a newline must preview exactly as the backend parses it.
 const PY_SPACE = "\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
-const ORDER_BLANK = new RegExp(`^[${PY_SPACE}]*$`);
 const ORDER_SEPARATORS = new RegExp(`[${PY_SPACE},;]`, "g");
 
 export function planLayout({ images, outputSlots, order, arrangement, rows, cols }) {
-  const text = String(order || "");
+  const letters = String(order || "").replace(ORDER_SEPARATORS, "").toUpperCase().split("");
   let roles;
-  if (!ORDER_BLANK.test(text)) {
-    const letters = text.toUpperCase().replace(ORDER_SEPARATORS, "").split("");
+  if (letters.length) {
     if (letters.some((l) => l !== "I" && l !== "O")) return { error: "order: use I and O only" };
     roles = letters;
     const inputs = roles.filter((r) => r === "I").length;

@@ -15,10 +15,6 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,13 +22,12 @@ from pathlib import Path
 
 import pytest
 from fetch_frontend import configured_roots, frontend_version
-from pack_facts import OUR_NODE_IDS, PACK_FOLDER_NAME
+from pack_facts import OUR_NODE_IDS
 
 PACK_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-MODEL_FOLDERS = ("diffusion_models", "text_encoders", "vae", "loras")
 VUE_NODES_SETTING = "Comfy.VueNodes.Enabled"  # "Modern Node Design (Nodes 2.0)"; experimental since 1.27.1
 
 FRESH_PROFILE_404 = re.compile(r"^404 \S+/(api/userdata/user\.css|user\.css|api/userdata\?dir=(workflows|subgraphs)"
@@ -88,12 +83,6 @@ def offers_vue_nodes(frontend: Frontend) -> bool:
     return False
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get_json(url: str):
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
@@ -108,51 +97,25 @@ def post_json(url: str, value) -> None:
 
 @contextlib.contextmanager
 def comfy_server(work: Path, frontend: Frontend | None = None) -> Iterator[dict]:
-    """ComfyUI on a free loopback port with the pack linked into a custom_nodes folder under `work`.
+    """ComfyUI (tools/comfy_server.py, no tiny models: the editor needs none) serving `frontend`.
 
-    Yields {"url", "log", "shots", "models", "frontend"}; the shots folder is `work`, for screenshots; `models`
-    holds one folder per entry of MODEL_FOLDERS, empty (see `placeholder_models`).
+    Yields {"url", "log", "shots", "models", "frontend", "server"}; the shots folder is the work folder, for
+    screenshots; `models` holds ComfyUI's model folders, empty (see `placeholder_models`).
     """
+    from comfy_server import ComfyServer, ServerStartError
+
     frontend = frontend or pinned_frontend()
-    custom_nodes = work / "custom_nodes"
-    custom_nodes.mkdir()
-    (work / "u").mkdir()
-    shutil.copy(Path(os.environ["COMFYUI_PATH"]) / "input" / "example.png", work / "example.png")  # as installs have
-    (custom_nodes / PACK_FOLDER_NAME).symlink_to(PACK_ROOT, target_is_directory=True)
-    config = work / "paths.yaml"
-    folders = "".join(f"  {folder}: models/{folder}\n" for folder in MODEL_FOLDERS)
-    config.write_text(f"pack_tests:\n  base_path: {work}\n  custom_nodes: custom_nodes\n{folders}")
-    port = free_port()
-    log = (work / "server.log").open("w")
-    command = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-               "--disable-auto-launch", "--extra-model-paths-config", str(config),
-               "--input-directory", str(work), "--output-directory", str(work), "--user-directory", str(work / "u"),
-               "--database-url", "sqlite:///:memory:", "--preview-method", "latent2rgb"]
-    if frontend.root is not None:
-        command += ["--front-end-root", str(frontend.root)]
-    process = subprocess.Popen(command, cwd=os.environ["COMFYUI_PATH"], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
+    extra = ["--front-end-root", str(frontend.root)] if frontend.root is not None else []
+    server = ComfyServer(Path(os.environ["COMFYUI_PATH"]), work, tiny_models=False, extra_args=extra)
     try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"ComfyUI exited early:\n{(work / 'server.log').read_text()[-3000:]}")
-            try:
-                get_json(f"{url}/system_stats")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("ComfyUI did not answer within 180 s")
-                time.sleep(0.5)
-        yield {"url": url, "log": work / "server.log", "shots": work, "models": work / "models",
-               "frontend": frontend}
+        server.start()
+    except ServerStartError as error:
+        pytest.fail(str(error))
+    try:
+        yield {"url": server.url, "log": server.log, "shots": server.shots, "models": server.models,
+               "frontend": frontend, "server": server}
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        server.stop()
 
 
 @contextlib.contextmanager

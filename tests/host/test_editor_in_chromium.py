@@ -321,8 +321,9 @@ LAYOUT_CASES = [
     case(1, 2, "i\to\to"),
     case(1, 2, "I\nO\r\nO"),
     case(2, 1, " O;i,\u3000I\u00a0"),
-    case(1, 1, "\t\n "),  # blank: inputs first
-    case(1, 2, ",,"),  # not blank, no letters: rejected
+    case(1, 1, "\t\n "),  # only separators: inputs first
+    case(1, 2, ",;\x1c\x85"),  # Python's whitespace, not JavaScript's \s
+    case(1, 1, "I\ufeffO"),  # JavaScript's \s, not Python's whitespace: rejected
     case(1, 2, "I O X"),
     case(1, 2, "I O O O"),
     case(1, 1, "I\u200bO"),  # a zero-width space is not whitespace to Python: rejected
@@ -349,7 +350,7 @@ def test_editor_preview_accepts_and_rejects_the_panel_order_exactly_as_the_backe
     for c, plan in zip(LAYOUT_CASES, plans):
         expected = backend_plan(c)
         assert ({"error": True} if "error" in plan else plan) == expected, c
-    assert sum("error" in p for p in plans) == 4
+    assert sum("error" in p for p in plans) == 4  # the cases above that the backend rejects
     session.assert_clean()
 
 
