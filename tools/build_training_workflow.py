@@ -52,15 +52,20 @@ the Joint Prompt Builder in the same caption format as your sets. Later, put the
 workflow of this pack. Queuing again retrains only if the sets or training settings changed."""
 
 
+# The whole graph (2480 x 1400 canvas units) in a 1600 x 1000 window at the lowest zoom that still draws node
+# contents (0.6): it is wider than the task workflows.
+VIEW = (0.6, (90, 85))
+
+
 def build_training(cnr_id: str, version: str) -> dict:
     from build_workflows import PRESETS_JSON, Graph
 
     g = Graph(cnr_id, version)
     unet = g.node("UNETLoader", (20, 80), (320, 82), ["flux1-dev.safetensors", "default"], [("MODEL", "MODEL")])
-    clip = g.node("DualCLIPLoader", (20, 200), (320, 130),
+    clip = g.node("DualCLIPLoader", (20, 210), (320, 130),
                   ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux", "default"], [("CLIP", "CLIP")])
-    vae = g.node("VAELoader", (20, 370), (320, 60), ["ae.safetensors"], [("VAE", "VAE")])
-    g.group("1. Models", (0, 0, 360, 460), "#3f789e")
+    vae = g.node("VAELoader", (20, 410), (320, 60), ["ae.safetensors"], [("VAE", "VAE")])
+    g.group("1. Models", (0, 0, 360, 510), "#3f789e")
 
     dataset = g.node("ICLoRA_PanelSetDataset", (400, 80), (340, 640),
                      [DATASET_FOLDER, "auto", "custom", "", "[MY-TASK]", "This {count}-panel image", "geometry",
@@ -69,13 +74,13 @@ def build_training(cnr_id: str, version: str) -> dict:
                       ("report", "STRING"), ("dataset", "ICLORA_PANEL_SET")], ours=True)
     g.link(vae, 0, dataset, "vae", "VAE")
     g.link(clip, 0, dataset, "clip", "CLIP")
-    export = g.node("ICLoRA_PanelSetExport", (400, 760), (340, 230),
+    export = g.node("ICLoRA_PanelSetExport", (400, 860), (340, 230),
                     ["iclora-dataset", "my-iclora-task", 16, 5000, 1e-4, 4],
                     [("folder", "STRING"), ("report", "STRING")], ours=True,
                     title="Panel Set Export (optional: for ai-toolkit)")
     export["mode"] = 4  # bypassed: the editor skips it until the user turns it on
     g.link(dataset, 4, export, "dataset", "ICLORA_PANEL_SET")
-    g.group("2. Your example sets", (380, 0, 380, 1020), "#8a8a3f")
+    g.group("2. Your example sets", (380, 0, 380, 1120), "#8a8a3f")
 
     train = g.node("TrainLoraNode", (800, 80), (340, 420),
                    [TRAIN["batch_size"], TRAIN["grad_accumulation_steps"], TRAIN["steps"], TRAIN["learning_rate"],
@@ -84,28 +89,28 @@ def build_training(cnr_id: str, version: str) -> dict:
     g.link(unet, 0, train, "model", "MODEL")
     g.link(dataset, 0, train, "latents", "LATENT")
     g.link(dataset, 1, train, "positive", "CONDITIONING")
-    save_lora = g.node("SaveLoRANode", (800, 540), (340, 80), ["loras/my-iclora-task"], [])
+    save_lora = g.node("SaveLoRANode", (800, 600), (340, 80), ["loras/my-iclora-task"], [])
     g.link(train, 1, save_lora, "lora", "LORA_MODEL")
     g.link(train, 3, save_lora, "steps", "INT")
-    loss = g.node("LossGraphNode", (800, 660), (340, 300), ["iclora_loss"], [])
+    loss = g.node("LossGraphNode", (800, 760), (340, 300), ["iclora_loss"], [])
     g.link(train, 2, loss, "loss", "LOSS_MAP")
-    g.group("3. Train", (780, 0, 380, 1000), "#3f8a5a")
+    g.group("3. Train", (780, 0, 380, 1120), "#3f8a5a")
 
     concat = g.node("ICLoRA_PanelConcatenate", (1200, 80), (320, 520),
                     [2, "", "row", 0, 0, PANEL, PANEL, "crop", "color", "#808080", "color", 4.0],
                     [("canvas", "IMAGE"), ("layout", "ICLORA_PANEL_LAYOUT"), ("report", "STRING")], ours=True,
                     title="Panel Concatenate (the fresh set: match your sets' panels)")
     texts = ["the first panel of the new set", "the second panel, continuing the first"] + [""] * 6
-    builder = g.node("ICLoRA_JointPromptBuilder", (1560, 80), (420, 700),
+    builder = g.node("ICLoRA_JointPromptBuilder", (1720, 80), (370, 700),
                      ["custom", "shows a new example of my task", *texts, "", 3.5, "[MY-TASK]",
                       "This {count}-panel image", "geometry", "preset"],
                      [("prompt", "STRING"), ("conditioning", "CONDITIONING"), ("panel_texts", "STRING"),
                       ("warnings", "STRING")], ours=True)
     g.link(concat, 1, builder, "layout", "ICLORA_PANEL_LAYOUT")
     g.link(clip, 0, builder, "clip", "CLIP")
-    zero = g.node("ConditioningZeroOut", (1560, 820), (320, 30), [], [("CONDITIONING", "CONDITIONING")])
+    zero = g.node("ConditioningZeroOut", (2120, 900), (320, 30), [], [("CONDITIONING", "CONDITIONING")])
     g.link(builder, 1, zero, "conditioning", "CONDITIONING")
-    sampler = g.node("ICLoRA_InContextSampler", (2020, 80), (340, 520),
+    sampler = g.node("ICLoRA_InContextSampler", (2120, 80), (340, 520),
                      ["joint", 0, "randomize", 20, 1.0, "euler", "simple", 1.0, 3, 1.0, 1.0, 0, True, 0, 1],
                      [("image", "IMAGE"), ("latent", "LATENT"), ("report", "STRING")], ours=True)
     g.link(train, 0, sampler, "model", "MODEL")
@@ -114,18 +119,18 @@ def build_training(cnr_id: str, version: str) -> dict:
     g.link(vae, 0, sampler, "vae", "VAE")
     g.link(concat, 0, sampler, "image", "IMAGE")
     g.link(concat, 1, sampler, "layout", "ICLORA_PANEL_LAYOUT")
-    split = g.node("ICLoRA_PanelSplit", (2020, 640), (300, 130), ["all", "", False], [("panels", "IMAGE")],
+    split = g.node("ICLoRA_PanelSplit", (2120, 680), (300, 130), ["all", "", False], [("panels", "IMAGE")],
                    ours=True)
     g.link(sampler, 0, split, "image", "IMAGE")
     g.link(concat, 1, split, "layout", "ICLORA_PANEL_LAYOUT")
-    save = g.node("SaveImage", (2400, 80), (400, 400), ["iclora/my-iclora-task"], [])
+    save = g.node("SaveImage", (1200, 760), (360, 300), ["iclora/my-iclora-task"], [])
     g.link(split, 0, save, "images", "IMAGE")
-    g.group("4. Use the new LoRA on a fresh set", (1180, 0, 1640, 900), "#a1309b")
+    g.group("4. Use the new LoRA on a fresh set", (1180, 0, 1300, 1130), "#a1309b")
 
-    g.node("MarkdownNote", (20, 500), (340, 900), [NOTE], [], title="How to train your own task")
+    g.node("MarkdownNote", (20, 550), (340, 850), [NOTE], [], title="How to train your own task")
     base = json.loads(PRESETS_JSON.read_text(encoding="utf-8"))["base_models"]  # published names and URLs
     models = [{"name": m["name"], "url": m["url"], "directory": m["directory"]} for m in base]
-    return g.to_dict(NAME, models)
+    return g.to_dict(NAME, models, view=VIEW)
 
 
 def thumbnail(path: Path) -> None:

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "workflows"
 PRESETS_JSON = ROOT / "nodes" / "presets.json"
 REFERENCE_IMAGE = "example.png"  # ships in every ComfyUI's input folder
-# How a workflow opens: the whole graph (2060 x 1090 canvas units, the note top left) in a 1600 x 1000 window
+# How a workflow opens: the whole graph (2060 x 1110 canvas units, the note top left) in a 1600 x 1000 window
 # beside the editor's side bar and top bar, above the zoom below which the editor stops drawing node contents (0.6).
 VIEW_SCALE = 0.7
 VIEW_OFFSET = (90, 85)
@@ -84,11 +84,12 @@ class Graph:
         self.groups.append({"id": len(self.groups) + 1, "title": title, "bounding": list(box), "color": color,
                             "font_size": 24, "flags": {}})
 
-    def to_dict(self, name: str, models: list[dict]) -> dict:
+    def to_dict(self, name: str, models: list[dict], view: tuple = (VIEW_SCALE, VIEW_OFFSET)) -> dict:
         workflow_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"in-context-lora-panels/{name}"))  # stable per file
         return {"id": workflow_id, "revision": 0, "last_node_id": len(self.nodes), "last_link_id": len(self.links),
                 "nodes": self.nodes, "links": self.links, "groups": self.groups, "config": {},
-                "extra": {"ds": {"scale": VIEW_SCALE, "offset": list(VIEW_OFFSET)}}, "version": 0.4, "models": models}
+                "extra": {"ds": {"scale": view[0], "offset": list(view[1])}}, "version": 0.4,
+                "models": models}
 
 
 def workflow_name(preset, with_reference: bool) -> str:
@@ -118,10 +119,10 @@ def build(preset, with_reference: bool, cnr_id: str, version: str) -> dict:
                      panel_w, panel_h, "crop", "color", "#808080", "color", 4.0],
                     [("canvas", "IMAGE"), ("layout", "ICLORA_PANEL_LAYOUT"), ("report", "STRING")], ours=True)
     if with_reference:
-        image = g.node("LoadImage", (400, 640), (320, 380), [REFERENCE_IMAGE, "image"],
+        image = g.node("LoadImage", (400, 700), (320, 380), [REFERENCE_IMAGE, "image"],
                        [("IMAGE", "IMAGE"), ("MASK", "MASK")], title="Reference (panel 1)")
         g.link(image, 0, concat, "image_1", "IMAGE")
-    g.group("2. Canvas", (380, 0, 360, 1060 if with_reference else 620), "#8a8a3f")
+    g.group("2. Canvas", (380, 0, 360, 1110 if with_reference else 620), "#8a8a3f")
 
     texts = list(example["panels"]) + [""] * (8 - len(example["panels"]))
     builder = g.node("ICLoRA_JointPromptBuilder", (780, 60), (420, 900),
