@@ -31,14 +31,17 @@ SKIPPED_MODES = (2, 4)
 def node_inputs(node_class) -> list[tuple[str, tuple]]:
     """(name, spec) in the order the editor creates widgets: required, then optional. `node_class` is a node
     class or its entry in a server's /object_info."""
-    if isinstance(node_class, dict):
-        info = node_class
-    elif hasattr(node_class, "GET_NODE_INFO_V1"):
-        info = node_class.GET_NODE_INFO_V1()
-    else:
-        info = {"input": node_class.INPUT_TYPES()}
+    info = _schema(node_class)
     return [(name, tuple(spec)) for section in ("required", "optional")
             for name, spec in info["input"].get(section, {}).items()]
+
+
+def _schema(node_class) -> dict:
+    if isinstance(node_class, dict):
+        return node_class
+    if hasattr(node_class, "GET_NODE_INFO_V1"):
+        return node_class.GET_NODE_INFO_V1()
+    return {"input": node_class.INPUT_TYPES()}
 
 
 def is_widget(spec: tuple) -> bool:
@@ -64,6 +67,9 @@ def to_api(workflow: dict, node_classes: dict) -> dict:
         for name, spec in node_inputs(node_classes[node["type"]]):
             if is_widget(spec):
                 options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+                if position >= len(values) and name in _schema(node_classes[node["type"]])["input"].get("optional", {}):
+                    inputs[name] = options.get("default")  # saved before this widget existed: the editor's default
+                    continue
                 value = values[position]
                 position += 1
                 if options.get("control_after_generate") or name in ("seed", "noise_seed"):
