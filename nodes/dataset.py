@@ -390,12 +390,13 @@ def _fail_with(problems: list[SkippedSet], label: str) -> PanelInputError:
                            "the others.")
 
 
-def marker_warning(caption: str, preset: TaskPreset, rows: int, cols: int, count: int) -> str | None:
+def marker_warning(caption: str, preset: TaskPreset, rows: int, cols: int, count: int,
+                   whole_canvas: bool = False) -> str | None:
     """For a task preset: a verbatim caption without the task's markers in panel order teaches the LoRA a format
     its users will not type, so say so (the caption itself is never changed)."""
     if preset.id == CUSTOM:
         return None
-    if count == 1:  # a flat folder of canvases: the preset's own panel layout
+    if whole_canvas:  # a flat folder of joined canvases: the preset's own panel layout
         (rows, cols), count = preset.grid, preset.panel_count
     markers = [m for m in panel_markers(preset, rows, cols, count) if m]
     try:
@@ -465,7 +466,7 @@ def plan_dataset(scan: FolderScan, settings: CanvasSettings, preset: TaskPreset,
     planned = []
     for s in sets:
         if s.caption is not None:
-            warning = marker_warning(s.caption, preset, rows, cols, count)
+            warning = marker_warning(s.caption, preset, rows, cols, count, whole_canvas=scan.layout == CANVASES)
             planned.append(PlannedSet(s, s.caption, (warning,) if warning else ()))
             continue
         built = build_joint_prompt(preset, summary=s.summary, panel_texts=list(s.panel_texts), rows=rows,

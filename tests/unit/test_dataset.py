@@ -188,6 +188,15 @@ def test_a_verbatim_caption_without_the_task_markers_is_flagged_not_changed(inpu
     assert all(not s.warnings for s in custom.sets)
 
 
+def test_flat_canvases_are_checked_against_the_presets_own_markers(inputs):
+    root = inputs / "flat"
+    for name, caption in (("a", CAPTION_COMMA), ("b", "[MOVIE-SHOTS] one long shot, [SCENE-1] only.")):
+        write_image(root / f"{name}.png", 32, 48, 0)
+        (root / f"{name}.txt").write_text(caption)
+    result = plan(inputs, "flat")
+    assert result.sets[0].warnings == () and "[SCENE-2]" in result.sets[1].warnings[0]
+
+
 def test_caption_txt_wins_over_per_panel_texts(inputs):
     root = make_set_folders(inputs / "task", sets=1)
     (root / "set1" / "1.txt").write_text("only one panel text")
