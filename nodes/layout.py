@@ -309,6 +309,8 @@ def require_layout(value: object, node: str, input_name: str = "layout") -> Pane
     which would otherwise fail deep inside with an attribute error."""
     if isinstance(value, PanelLayout):
         return value
+    if type(value).__name__ == "PanelLayout" and callable(getattr(value, "to_dict", None)):
+        return PanelLayout.from_dict(value.to_dict())  # this pack imported under another module name (the tests)
     raise PanelInputError(node, input_name, f"got {kind_of(value)} instead of a panel layout",
                           "Connect the 'layout' output of Panel Concatenate; a layout cannot be typed in.")
 
