@@ -314,6 +314,16 @@ def staging_folder(out: Path, spec: SetSpec) -> Path:
     return Path(tempfile.mkdtemp(dir=parent, prefix=f".seed-{spec.seed}.", suffix=".tmp"))
 
 
+def clean_staging(out: Path) -> int:
+    """Staging folders a stopped run left behind (never published, so never counted): removed."""
+    import shutil
+
+    left = [p for p in Path(out).glob("*/.seed-*.tmp") if p.is_dir()]
+    for path in left:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(left)
+
+
 def publish_set(staging: Path, out: Path, spec: SetSpec) -> bool:
     """Move a finished set into place in one rename. False (and the staging folder removed) when the set is
     already there, so a set is never written twice."""

@@ -193,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--real-models", action="store_true", help="no tiny models (point ComfyUI at yours)")
     options, extra = parser.parse_known_args(argv)
+
+    def stop_on_term(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_term)  # `kill PID` stops the servers too, not only Ctrl-C
     servers = start_servers(options.comfyui, options.work, options.count, tiny_models=not options.real_models,
                             extra_args=extra)
     print(" ".join(f"--server {s.url}" for s in servers), flush=True)
