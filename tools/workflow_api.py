@@ -24,6 +24,10 @@ class WorkflowError(ValueError):
     """A workflow file or an override that cannot be used; the message says which and why."""
 
 
+SKIPPED_MODES = (2, 4)
+"""Muted (2) and bypassed (4) nodes: the editor leaves them out of the prompt it queues."""
+
+
 def node_inputs(node_class) -> list[tuple[str, tuple]]:
     """(name, spec) in the order the editor creates widgets: required, then optional. `node_class` is a node
     class or its entry in a server's /object_info."""
@@ -47,8 +51,9 @@ def to_api(workflow: dict, node_classes: dict) -> dict:
     """`node_classes`: node id -> class (ComfyUI's NODE_CLASS_MAPPINGS) or -> /object_info entry."""
     links = {link[0]: link for link in workflow["links"]}
     prompt = {}
+    skipped = {n["id"] for n in workflow["nodes"] if n.get("mode") in SKIPPED_MODES}
     for node in workflow["nodes"]:
-        if node["type"] in FRONTEND_ONLY:
+        if node["type"] in FRONTEND_ONLY or node["id"] in skipped:
             continue
         if node["type"] not in node_classes:
             raise WorkflowError(f"node #{node['id']} is a {node['type']}, which this ComfyUI does not have "
@@ -68,6 +73,9 @@ def to_api(workflow: dict, node_classes: dict) -> dict:
                 inputs[name] = value
             if name in linked:
                 link = links[linked[name]]
+                if link[1] in skipped:
+                    raise AssertionError(f"{node['type']} #{node['id']}: input {name} comes from a muted or "
+                                         "bypassed node, which this converter does not reroute")
                 inputs[name] = [str(link[1]), link[2]]
         if position != len(values):
             raise AssertionError(f"{node['type']} #{node['id']}: {len(values)} widget values, {position} used")
