@@ -298,7 +298,7 @@ class ComfyClient:
             await asyncio.wait_for(watch.done.wait(), timeout)
         except asyncio.TimeoutError:
             await self.forget(prompt_id)
-            raise ServerLost(f"the set took longer than {timeout:.0f} s") from None
+            raise ServerLost(f"the set took longer than {timeout:g} s") from None
         if watch.lost:
             raise ServerLost(watch.lost)
         if watch.error:

@@ -161,6 +161,23 @@ def _done(out: Path) -> dict:
         return {}
 
 
+def test_servers_that_time_out_are_dropped_and_their_sets_reported_not_retried_forever(servers, tmp_path):
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(json.dumps({"workflow": "couple-profile-text-only", "seed": 5, "variations": 2, "steps": 3}))
+    urls = [s.url for s in servers[:2]]
+    scheduler, _ = run_batch(jobs, urls, tmp_path / "out", timeout=0.05)
+    assert not scheduler.finished and len(scheduler.failed) == 2
+    for errors in scheduler.failed.values():
+        assert sorted(errors) == sorted(urls)
+        assert all(m == "server lost: the set took longer than 0.05 s" for m in errors.values())
+    assert all(scheduler.servers[url].down for url in urls)
+    for url in urls:  # the abandoned sets were taken off the servers, which still answer
+        deadline = time.monotonic() + 60
+        while get_json(f"{url}/queue")["queue_running"] or get_json(f"{url}/queue")["queue_pending"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+
 def test_killing_a_server_mid_run_moves_its_sets_to_the_others(servers, tmp_path):
     """Last in this module: it kills the third server."""
     victim = servers[2]
