@@ -102,8 +102,8 @@ def _file_digest(path: Path) -> str:
 def resolve_workflow(text: str, base: Path) -> Path | None:
     """A shipped workflow by name (`film-storyboard-reference`, with or without .json) or a path, relative to the
     jobs file's folder. None when neither exists."""
-    for candidate in (SHIPPED / f"{text.removesuffix('.json')}.json", Path(text).expanduser(),
-                      base / Path(text).expanduser()):
+    for candidate in (SHIPPED / f"{text.removesuffix('.json')}.json", base / Path(text).expanduser(),
+                      Path(text).expanduser()):
         if candidate.is_file():
             return candidate.resolve()
     return None
