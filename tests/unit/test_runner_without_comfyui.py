@@ -62,11 +62,11 @@ def test_overrides_that_would_change_nothing_are_named():
 
 def object_info_for(workflow: dict) -> dict:
     """A stand-in for a server's /object_info: the widget inputs each node of the workflow takes, in order."""
+    snapshot = json.loads((ROOT / "schema" / "snapshot.json").read_text())["nodes"]  # kept equal to the source
+    names = {node_id: [i["name"] for i in schema["inputs"] if i["widget"]] for node_id, schema in snapshot.items()}
     info = {}
     for node in workflow["nodes"]:
-        widgets = [f"w{i}" for i in range(len(node.get("widgets_values", [])))]
-        if node["type"] == "ICLoRA_JointPromptBuilder":  # the names the test reads; the rest stay generic
-            widgets[:10] = ["preset", "summary", *[f"panel_{i}" for i in range(1, 9)]]
+        widgets = names.get(node["type"]) or [f"w{i}" for i in range(len(node.get("widgets_values", [])))]
         required = {name: ["STRING", {}] for name in widgets}
         for link_input in node.get("inputs", []):
             required[link_input["name"]] = [link_input["type"], {}]
