@@ -62,8 +62,8 @@ def test_overrides_that_would_change_nothing_are_named():
 
 def object_info_for(workflow: dict) -> dict:
     """A stand-in for a server's /object_info: the widget inputs each node of the workflow takes, in order."""
-    names = {"ICLoRA_JointPromptBuilder": ["preset", "summary", *[f"panel_{i}" for i in range(1, 9)], "names",
-                                           "guidance", "custom_prefix", "custom_opening", "custom_markers"]}
+    snapshot = json.loads((ROOT / "schema" / "snapshot.json").read_text())["nodes"]  # kept equal to the source
+    names = {node_id: [i["name"] for i in schema["inputs"] if i["widget"]] for node_id, schema in snapshot.items()}
     info = {}
     for node in workflow["nodes"]:
         widgets = names.get(node["type"]) or [f"w{i}" for i in range(len(node.get("widgets_values", [])))]
