@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCALES = ROOT / "locales"
 ZH_SOURCE = LOCALES / "zh.source.json"
 HELP_DIR = ROOT / "js" / "docs"
+HELP_SECTIONS = ("Inputs", "Outputs", "Common mistakes")
 
 
 def _family(name: str) -> str | None:
@@ -129,7 +130,8 @@ def help_page(node_id: str) -> Path:
 
 
 def missing_help(schemas: dict[str, dict]) -> list[str]:
-    """Help pages that do not exist, and inputs/outputs a page does not name (as `name`)."""
+    """Help pages that do not exist or lack a section or a wiring picture, and inputs/outputs a page does not name
+    (as `name`)."""
     gaps = []
     for node_id, node in sorted(schemas.items()):
         page = help_page(node_id)
@@ -137,6 +139,11 @@ def missing_help(schemas: dict[str, dict]) -> list[str]:
             gaps.append(f"{page.relative_to(ROOT)}: no help page for {node_id}")
             continue
         text = page.read_text(encoding="utf-8")
+        for section in HELP_SECTIONS:
+            if not re.search(rf"^## {section}\s*$", text, flags=re.M):
+                gaps.append(f"{page.relative_to(ROOT)}: no '## {section}' section")
+        if not re.search(r"!\[[^\]]*\]\(([^)\s]+)", text):
+            gaps.append(f"{page.relative_to(ROOT)}: no wiring picture (![what it shows](images/{node_id}.png))")
         for kind, items in (("input", node["inputs"]), ("output", node["outputs"])):
             for item in items:
                 name = item["display_name"] if kind == "output" and item.get("display_name") else item["name"]

@@ -79,10 +79,10 @@ def _new_node(schemas: dict) -> dict:
     """The schemas with a node the Chinese source and the help pages know nothing about."""
     grown = copy.deepcopy(schemas)
     node = copy.deepcopy(schemas["ICLoRA_PanelSplit"])
-    node.update(node_id="ICLoRA_PanelSetExport", display_name="Panel Set Export")
+    node.update(node_id="ICLoRA_FutureExport", display_name="Future Export")
     node["inputs"].append({"name": "folder", "type": "STRING", "required": True, "widget": True})
     node["tooltips"]["inputs"]["folder"] = "Where to write the set."
-    grown["ICLoRA_PanelSetExport"] = node
+    grown["ICLoRA_FutureExport"] = node
     grown["ICLoRA_OutputSlotMask"] = copy.deepcopy(schemas["ICLoRA_OutputSlotMask"])
     grown["ICLoRA_OutputSlotMask"]["inputs"].append({"name": "blur", "type": "INT", "required": False,
                                                      "widget": True})
@@ -92,13 +92,13 @@ def _new_node(schemas: dict) -> dict:
 def test_a_new_node_or_input_is_named_exactly_in_the_failure(schemas, zh_source):
     missing = build_locales.missing_chinese(_new_node(schemas), zh_source)
     where = "locales/zh.source.json: nodes"
-    assert f"{where}.ICLoRA_PanelSetExport.display_name" in missing
-    assert f"{where}.ICLoRA_PanelSetExport.inputs.folder.tooltip" in missing
-    assert f"{where}.ICLoRA_PanelSetExport.outputs.panels.name" in missing
+    assert f"{where}.ICLoRA_FutureExport.display_name" in missing
+    assert f"{where}.ICLoRA_FutureExport.inputs.folder.tooltip" in missing
+    assert f"{where}.ICLoRA_FutureExport.outputs.panels.name" in missing
     assert f"{where}.ICLoRA_OutputSlotMask.inputs.blur.name" in missing
     assert f"{where}.ICLoRA_OutputSlotMask.inputs.blur.tooltip" not in missing  # it has no English tooltip
     help_gaps = build_locales.missing_help(_new_node(schemas))
-    assert "js/docs/ICLoRA_PanelSetExport.md: no help page for ICLoRA_PanelSetExport" in help_gaps
+    assert "js/docs/ICLoRA_FutureExport.md: no help page for ICLoRA_FutureExport" in help_gaps
     assert "js/docs/ICLoRA_OutputSlotMask.md: input `blur` is not described" in help_gaps
 
 
