@@ -13,7 +13,6 @@ Run: COMFYUI_PATH=/path/to/ComfyUI python bench/oracle_consistency.py [--canvase
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import os
 import sys
@@ -22,22 +21,17 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import comfy_inprocess  # noqa: E402
 
 
 def load_comfy() -> None:
+    """ComfyUI importable on the CPU, and the pack as `iclora_pack` for its logic functions."""
     root = os.environ.get("COMFYUI_PATH")
     if not root:
         sys.exit("set COMFYUI_PATH to a ComfyUI checkout")
-    sys.path.insert(0, root)
-    import utils.extra_config  # noqa: F401
-    from comfy.cli_args import args
-
-    args.cpu = True
-    spec = importlib.util.spec_from_file_location("iclora_pack", ROOT / "__init__.py",
-                                                  submodule_search_locations=[str(ROOT)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["iclora_pack"] = module
-    spec.loader.exec_module(module)
+    comfy_inprocess.import_comfyui(Path(root).resolve(), cpu=True)
+    comfy_inprocess.import_pack("iclora_pack")
 
 
 class OracleNet(torch.nn.Module):

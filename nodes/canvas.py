@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
-from .errors import PanelInputError
-from .fitting import FIT_MODES, PAD_MODES, apply_fit, parse_color, plan_fit, to_rgb
+from .errors import PanelInputError, quoted
+from .fitting import FIT_MODES, PAD_MODES, apply_fit, parse_color, plan_fit, require_image, to_rgb
 from .layout import ALIGN, CONCATENATE, PanelLayout, build_layout, parse_order, snap_to_alignment
 
 SLOT_FILLS = ("color", "noise", "image")
@@ -39,8 +40,8 @@ def canvas_batch_size(batches: dict[str, int]) -> int:
 def _panel_side(value: int, first_image_side: int | None, name: str, notes: list[str]) -> int:
     if value == 0:
         if first_image_side is None:
-            raise PanelInputError(CONCATENATE, name, "is 0 (take from the first image) but no image is connected",
-                                  f"Set {name} for a text-only canvas, e.g. 1024.")
+            raise PanelInputError(CONCATENATE, name, f"{name} is 0 (take the first image's size) but no image is "
+                                  "connected", f"Set {name} for a text-only canvas, e.g. 1024.")
         value = first_image_side
         source = f"{name} {value} px (from the first image)"
     else:
@@ -78,13 +79,13 @@ def concatenate_panels(
     for name, value, options in (("fit", fit, FIT_MODES), ("pad_mode", pad_mode, PAD_MODES),
                                  ("slot_fill", slot_fill, SLOT_FILLS)):
         if value not in options:
-            raise PanelInputError(CONCATENATE, name, f"'{value}' is not an option",
+            raise PanelInputError(CONCATENATE, name, f"{quoted(value)} is not an option",
                                   f"Choose one of {', '.join(options)}.")
     if len(images) > MAX_IMAGES:
         raise PanelInputError(CONCATENATE, images[MAX_IMAGES][0], f"more than {MAX_IMAGES} images are connected",
                               f"Use at most {MAX_IMAGES} reference images.")
     if not 0 <= output_slots <= MAX_OUTPUT_SLOTS:
-        raise PanelInputError(CONCATENATE, "output_slots", f"{output_slots} is out of range",
+        raise PanelInputError(CONCATENATE, "output_slots", f"output_slots is {output_slots}, out of range",
                               f"Use 0 to {MAX_OUTPUT_SLOTS}.")
     if slot_fill == "image" and slot_image is None:
         raise PanelInputError(CONCATENATE, "slot_image", "slot_fill is 'image' but no slot_image is connected",
@@ -92,12 +93,13 @@ def concatenate_panels(
     if len(images) + output_slots == 0:
         raise PanelInputError(CONCATENATE, "output_slots", "the canvas would have no panels",
                               "Connect at least one image or set output_slots to 1 or more.")
-    if max_megapixels <= 0:
-        raise PanelInputError(CONCATENATE, "max_megapixels", "must be above 0", "Set it to e.g. 4.0.")
+    if not (math.isfinite(max_megapixels) and max_megapixels > 0):  # NaN passes every min/max check
+        raise PanelInputError(CONCATENATE, "max_megapixels", f"max_megapixels is {max_megapixels}; it must be a "
+                              "number above 0", "Set it to e.g. 4.0.")
     for name, image in images:
-        if image.ndim != 4 or image.shape[-1] not in (1, 3, 4) or image.shape[1] < 1 or image.shape[2] < 1:
-            raise PanelInputError(CONCATENATE, name, f"expected an IMAGE [batch, height, width, channels], "
-                                  f"got shape {list(image.shape)}", "Connect an IMAGE output (e.g. Load Image).")
+        require_image(image, CONCATENATE, name)
+    if slot_fill == "image":
+        require_image(slot_image, CONCATENATE, "slot_image")
 
     pad_color = parse_color(fill_color, CONCATENATE, "fill_color")
     batches = {name: int(image.shape[0]) for name, image in images}

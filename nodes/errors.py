@@ -16,3 +16,25 @@ class PanelInputError(ValueError):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{node}: {problem} (input '{input_name}'). {fix}")
+
+
+def quoted(value: object, limit: int = 60) -> str:
+    """A user's value as an error message quotes it: on one line, and cut to an excerpt when long, so that a
+    300 KB string pasted by mistake gives a readable message instead of a wall of text."""
+    text = str(value).replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    if len(text) <= limit:
+        return f"'{text}'"
+    return f"'{text[:limit]}…' ({len(str(value))} characters)"
+
+
+def kind_of(value: object) -> str:
+    """What a wrongly typed input holds, in words: an API client can send a literal where a link belongs."""
+    if isinstance(value, str):
+        return f"the text {quoted(value)}"
+    if isinstance(value, dict):
+        return "a dictionary"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)} item(s)"
+    if value is None:
+        return "nothing"
+    return f"a {type(value).__name__}"

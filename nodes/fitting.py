@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .errors import PanelInputError
+from .errors import PanelInputError, kind_of, quoted
 from .layout import Box, Fit
 
 FIT_MODES = ("crop", "pad", "stretch")
@@ -93,7 +93,7 @@ def undo_fit(panel: torch.Tensor, fit: Fit) -> torch.Tensor:
 
 def parse_color(text: str, node: str, input_name: str) -> tuple[float, float, float]:
     """`#808080`, `808080` or `128,128,128` to RGB in 0-1."""
-    value = text.strip()
+    value = str(text).strip()
     try:
         if "," in value:
             parts = [int(p) for p in value.split(",")]
@@ -105,7 +105,7 @@ def parse_color(text: str, node: str, input_name: str) -> tuple[float, float, fl
                 raise ValueError
             parts = [int(hex_digits[i:i + 2], 16) for i in (0, 2, 4)]
     except ValueError:
-        raise PanelInputError(node, input_name, f"'{text}' is not a colour",
+        raise PanelInputError(node, input_name, f"{quoted(text)} is not a colour",
                               "Write it as #RRGGBB (e.g. #808080 for mid-grey) or R,G,B from 0 to 255.") from None
     r, g, b = (p / 255.0 for p in parts)
     return r, g, b
@@ -121,3 +121,15 @@ def to_rgb(image: torch.Tensor) -> torch.Tensor:
     if channels == 4:
         return image[..., :3]
     raise ValueError(f"an image with {channels} channels is not supported")
+
+
+def require_image(value: object, node: str, input_name: str, what: str = "an IMAGE output (e.g. Load Image)"
+                  ) -> torch.Tensor:
+    """An image input as `[B, H, W, C]` pixels: a graph sent through the API can hold a literal (text, a
+    dictionary) there, and a tensor of another shape is someone else's type."""
+    if not isinstance(value, torch.Tensor):
+        raise PanelInputError(node, input_name, f"got {kind_of(value)} instead of an image", f"Connect {what}.")
+    if value.ndim != 4 or value.shape[-1] not in (1, 3, 4) or value.shape[1] < 1 or value.shape[2] < 1:
+        raise PanelInputError(node, input_name, f"expected an IMAGE [batch, height, width, channels], got shape "
+                              f"{list(value.shape)}", f"Connect {what}.")
+    return value

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 
-from .errors import PanelInputError
+from .errors import PanelInputError, kind_of, quoted
 
 ALIGN = 16
 """FLUX sees 8 px per latent cell and 2x2 latent cells per token: panel sides on multiples of 16 px keep every
@@ -204,6 +205,10 @@ class PanelLayout:
         )
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def snap_to_alignment(value: int) -> int:
     """Nearest multiple of ALIGN, never below ALIGN."""
     return max(ALIGN, int(round(value / ALIGN)) * ALIGN)
@@ -217,7 +222,7 @@ def cell_box(index: int, cols: int, panel_w: int, panel_h: int) -> Box:
 def grid_shape(n_panels: int, arrangement: str, rows: int = 0, cols: int = 0) -> tuple[int, int]:
     """Rows and columns for `n_panels`; for `grid`, 0 means "choose": as square as possible, filled row by row."""
     if arrangement not in ARRANGEMENTS:
-        raise PanelInputError(CONCATENATE, "arrangement", f"'{arrangement}' is not an arrangement",
+        raise PanelInputError(CONCATENATE, "arrangement", f"{quoted(arrangement)} is not an arrangement",
                               f"Choose one of {', '.join(ARRANGEMENTS)}.")
     if n_panels < 1:
         raise PanelInputError(CONCATENATE, "output_slots", "the canvas would have no panels",
@@ -232,7 +237,8 @@ def grid_shape(n_panels: int, arrangement: str, rows: int = 0, cols: int = 0) ->
     if rows and cols:
         if rows * cols < n_panels:
             raise PanelInputError(CONCATENATE, "grid_rows",
-                                  f"a {rows}x{cols} grid has {rows * cols} cells but there are {n_panels} panels",
+                                  f"a {rows}x{cols} grid has {_count(rows * cols, 'cell')} but there are "
+                                  f"{n_panels} panels",
                                   "Raise grid_rows or grid_cols, or set one of them to 0 for automatic.")
         return rows, cols
     if cols:
@@ -243,27 +249,33 @@ def grid_shape(n_panels: int, arrangement: str, rows: int = 0, cols: int = 0) ->
     return math.ceil(n_panels / cols), cols
 
 
+ORDER_SEPARATORS = re.compile(r"[\s,;]")
+"""What may stand between the letters of `order`: any whitespace (space, tab, newline), commas and semicolons,
+exactly what the editor's preview strips (js/iclora.js, planLayout)."""
+
+
 def parse_order(order: str, n_inputs: int, n_outputs: int) -> list[str]:
     """Panel roles in reading order.
 
-    Empty `order` puts the inputs first, then the output slots. Otherwise it is a list of `I` and `O` (commas or
-    spaces optional), one letter per panel, whose counts must match the connected images and `output_slots`.
+    Empty `order` (or only separators) puts the inputs first, then the output slots. Otherwise it is a list of `I`
+    and `O` (either case; separated by commas, semicolons or any whitespace, or not at all), one letter per
+    panel, whose counts must match the connected images and `output_slots`.
     """
-    text = order.strip()
-    if not text:
+    letters = list(ORDER_SEPARATORS.sub("", order).upper())
+    if not letters:
         return [ROLE_INPUT] * n_inputs + [ROLE_OUTPUT] * n_outputs
-    letters = [c for c in text.upper() if c not in ", ;"]
     bad = sorted({c for c in letters if c not in "IO"})
     if bad:
-        raise PanelInputError(CONCATENATE, "order", f"'{order}' contains {', '.join(repr(b) for b in bad)}",
+        shown = ", ".join(quoted(b) for b in bad[:8]) + (f" and {len(bad) - 8} more" if len(bad) > 8 else "")
+        raise PanelInputError(CONCATENATE, "order", f"{quoted(order)} contains {shown}",
                               "Write one I (input image) or O (output slot) per panel, e.g. 'I,O,O', "
                               "or leave it empty for inputs first.")
     roles = [ROLE_INPUT if c == "I" else ROLE_OUTPUT for c in letters]
     n_i, n_o = roles.count(ROLE_INPUT), roles.count(ROLE_OUTPUT)
     if n_i != n_inputs or n_o != n_outputs:
         raise PanelInputError(CONCATENATE, "order",
-                              f"'{order}' has {n_i} I and {n_o} O, but {n_inputs} image(s) are connected "
-                              f"and output_slots is {n_outputs}",
+                              f"{quoted(order)} has {n_i} I and {n_o} O, but {_count(n_inputs, 'image')} "
+                              f"{'is' if n_inputs == 1 else 'are'} connected and output_slots is {n_outputs}",
                               "Make the counts agree, or leave order empty for inputs first.")
     return roles
 
@@ -273,8 +285,8 @@ def build_layout(roles: list[str], panel_w: int, panel_h: int, arrangement: str,
     """Place panels of one size on a grid in reading order. `fits[i]` belongs to the i-th input panel."""
     for name, side in (("panel_width", panel_w), ("panel_height", panel_h)):
         if side < ALIGN or side % ALIGN:
-            raise PanelInputError(CONCATENATE, name, f"a panel side of {side} px is not a multiple of {ALIGN} "
-                                  f"of at least {ALIGN}", f"Use a multiple of {ALIGN} px.")
+            raise PanelInputError(CONCATENATE, name, f"{name} {side} px is not a positive multiple of {ALIGN} px",
+                                  f"Use a multiple of {ALIGN} px.")
     rows, cols = grid_shape(len(roles), arrangement, rows, cols)
     fits = list(fits or [])
     panels = []
@@ -292,42 +304,66 @@ def build_layout(roles: list[str], panel_w: int, panel_h: int, arrangement: str,
     return PanelLayout(cols * panel_w, rows * panel_h, rows, cols, arrangement, tuple(panels))
 
 
+def require_layout(value: object, node: str, input_name: str = "layout") -> PanelLayout:
+    """The layout input as a layout: a graph sent through the API can hold a literal (text, a dictionary) there,
+    which would otherwise fail deep inside with an attribute error."""
+    if isinstance(value, PanelLayout):
+        return value
+    raise PanelInputError(node, input_name, f"got {kind_of(value)} instead of a panel layout",
+                          "Connect the 'layout' output of Panel Concatenate; a layout cannot be typed in.")
+
+
 def check_canvas_size(layout: PanelLayout, height: int, width: int, node: str, input_name: str) -> None:
-    """Refuse a canvas that no longer has the layout's size (it was rescaled or cropped in between)."""
+    """Refuse a canvas that does not have the layout's size: it was rescaled or cropped in between, or canvas and
+    layout come from two different Panel Concatenate nodes."""
+    layout = require_layout(layout, node)
     if (width, height) == (layout.canvas_w, layout.canvas_h):
         return
     raise PanelInputError(node, input_name,
-                          f"the canvas is {width}x{height} but the layout expects "
-                          f"{layout.canvas_w}x{layout.canvas_h}",
-                          "Connect the canvas that Panel Concatenate made (or its VAE decode), unscaled; "
-                          "resize the panels inside Panel Concatenate instead.")
+                          f"the canvas is {width}x{height} px but the layout describes a "
+                          f"{layout.canvas_w}x{layout.canvas_h} px canvas",
+                          "Connect the canvas and the layout of the same Panel Concatenate (the canvas may pass "
+                          "through sampling and VAE decode, but not a resize or crop); to change the size, change "
+                          "the panels in Panel Concatenate.")
+
+
+def _short_number(digits: str) -> str:
+    number = digits.lstrip("0") or "0"
+    return number if len(number) <= 12 else quoted(number, limit=12)
+
+
+PANEL_NUMBER_HELP = "Write panel numbers counted from 1 in reading order, e.g. '2, 3' or '2-4'."
 
 
 def parse_panel_numbers(text: str, layout: PanelLayout, node: str, input_name: str) -> list[int]:
-    """Panel numbers as users type them ("2, 4" or "2-4"), checked against the layout, in the order given."""
+    """Panel numbers as users type them ("2, 4", "2-4" or "1 3-4"), checked against the layout, in the order given.
+
+    Every item must be a number or a low-high range: a reversed range or anything else is refused with its own
+    message rather than skipped, since a skipped item would mask or return fewer panels than the user asked for.
+    """
+    count = len(layout.panels)
     numbers: list[int] = []
-    for part in text.replace(";", ",").replace(" ", ",").split(","):
-        part = part.strip()
+    spaced = re.sub(r"(?<=\d)\s*-\s*(?=\d)", "-", text)  # "2 - 4" is the range 2-4
+    for part in re.split(r"[\s,;]+", spaced.strip()):
         if not part:
             continue
-        try:
-            if "-" in part[1:]:
-                first, last = part.split("-", 1)
-                span = range(int(first), int(last) + 1)
-            else:
-                span = range(int(part), int(part) + 1)
-        except ValueError:
-            raise PanelInputError(node, input_name, f"'{part}' is not a panel number",
-                                  "Write panel numbers counted from 1 in reading order, e.g. '2, 3' or '2-4'."
-                                  ) from None
-        for n in span:
-            if not 1 <= n <= len(layout.panels):
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if match is None:
+            raise PanelInputError(node, input_name, f"{quoted(part)} is not a panel number or a range",
+                                  PANEL_NUMBER_HELP)
+        for digits in filter(None, match.groups()):
+            if not 1 <= (int(digits) if len(digits) < 6 else count + 1) <= count:  # no int() of 10^5 digits
                 raise PanelInputError(node, input_name,
-                                      f"panel {n} does not exist; the layout has panels 1 to {len(layout.panels)}",
+                                      f"panel {_short_number(digits)} does not exist; the layout has "
+                                      + (f"panels 1 to {count}" if count > 1 else "only panel 1"),
                                       "Use numbers within that range.")
-            if n not in numbers:
-                numbers.append(n)
+        first = int(match.group(1))
+        last = first if match.group(2) is None else int(match.group(2))
+        if last < first:
+            raise PanelInputError(node, input_name, f"the range {quoted(part)} runs backwards",
+                                  f"Write ranges from low to high, e.g. '{last}-{first}'.")
+        numbers.extend(n for n in range(first, last + 1) if n not in numbers)
     if not numbers:
-        raise PanelInputError(node, input_name, "no panel numbers were given",
-                              "Write at least one panel number, e.g. '2'.")
+        raise PanelInputError(node, input_name, f"{quoted(text)} holds no panel number",
+                              "Write at least one panel number counted from 1 in reading order, e.g. '2' or '2-4'.")
     return numbers

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 
+import comfy.model_management
 from comfy_api.latest import io, ui
 
 from .canvas import MAX_IMAGES, MAX_OUTPUT_SLOTS, SLOT_FILLS, concatenate_panels
 from .comfy_types import CATEGORY, PanelLayoutSocket
 from .errors import PanelInputError
 from .fitting import FIT_MODES, PAD_MODES
-from .layout import ALIGN, ARRANGEMENTS, parse_panel_numbers
+from .layout import ALIGN, ARRANGEMENTS, parse_panel_numbers, require_layout
 from .masks import MASK_NODE, slot_mask
-from .split import SELECTIONS, group_for_output, select_panels, split_canvas
+from .split import SELECTIONS, SPLIT_NODE, group_for_output, select_panels, split_canvas
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,11 @@ class PanelConcatenate(io.ComfyNode):
                 pad_mode, fill_color, slot_fill, max_megapixels, slot_image=None, **images) -> io.NodeOutput:
         connected = [(f"image_{i}", images[f"image_{i}"]) for i in range(1, MAX_IMAGES + 1)
                      if images.get(f"image_{i}") is not None]
-        result = concatenate_panels(connected, output_slots, order, arrangement, grid_rows, grid_cols,
-                                    panel_width, panel_height, fit, pad_mode, fill_color, slot_fill, slot_image,
-                                    max_megapixels)
+        result = concatenate_panels(images=connected, output_slots=output_slots, order=order,
+                                    arrangement=arrangement, grid_rows=grid_rows, grid_cols=grid_cols,
+                                    panel_width=panel_width, panel_height=panel_height, fit=fit, pad_mode=pad_mode,
+                                    fill_color=fill_color, slot_fill=slot_fill, slot_image=slot_image,
+                                    max_megapixels=max_megapixels)
         log.info("Panel Concatenate: %s", result.report)
         return io.NodeOutput(result.canvas, result.layout, result.report,
                              ui=ui.PreviewImage(result.canvas, cls=cls))
@@ -122,11 +125,13 @@ class OutputSlotMask(io.ComfyNode):
 
     @classmethod
     def execute(cls, layout, panels, grow, feather, invert) -> io.NodeOutput:
+        layout = require_layout(layout, MASK_NODE)
         numbers = parse_panel_numbers(panels, layout, MASK_NODE, "panels") if panels.strip() else None
         if numbers is None and not layout.output_panels:
             raise PanelInputError(MASK_NODE, "panels", "the layout has no output slots",
                                   "Set output_slots in Panel Concatenate, or type the panel numbers to mask.")
-        mask = slot_mask(layout, numbers, grow, feather, invert)
+        mask = slot_mask(layout, numbers=numbers, grow=grow, feather=feather, invert=invert,
+                         check=comfy.model_management.throw_exception_if_processing_interrupted)
         return io.NodeOutput(mask, ui=ui.PreviewMask(mask, cls=cls))
 
 
@@ -159,6 +164,7 @@ class PanelSplit(io.ComfyNode):
 
     @classmethod
     def execute(cls, image, layout, select, numbers, undo_fit) -> io.NodeOutput:
+        layout = require_layout(layout, SPLIT_NODE)
         chosen = select_panels(layout, select, numbers)
         pieces = split_canvas(image, layout, chosen, undo_fit)
         return io.NodeOutput(group_for_output(pieces))

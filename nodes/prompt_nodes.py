@@ -10,11 +10,14 @@ from comfy_api.latest import io
 from comfy_execution.graph_utils import ExecutionBlocker
 
 from .comfy_types import CATEGORY, PanelLayoutSocket
-from .errors import PanelInputError
+from .errors import PanelInputError, quoted
+from .layout import require_layout
 from .prompts import (
     CUSTOM,
     MAX_PANEL_TEXTS,
+    PRESET_PUNCTUATION,
     PROMPT_NODE,
+    PUNCTUATIONS,
     build_joint_prompt,
     custom_preset,
     load_presets,
@@ -56,15 +59,18 @@ class JointPromptBuilder(io.ComfyNode):
                         "optionally encodes it for FLUX.",
             inputs=[
                 io.Combo.Input("preset", options=[*presets, CUSTOM], default="film-storyboard",
-                               tooltip="The task LoRA you use; its caption format is applied. 'custom' uses the "
+                               tooltip="The task LoRA you use; its caption format is applied, including its "
+                                       "built-in words ('while' before couple-profile's right panel, 'with the "
+                                       "left panel showing' and 'while the right panel' in visual-identity-design, "
+                                       "each left out where your text already starts with it); 'custom' uses the "
                                        "custom_* inputs."),
                 io.String.Input("summary", multiline=True, default="",
                                 tooltip="The overall description. It follows the opening the preset adds, e.g. "
                                         "'showcases a rustic living room ...' after 'This four-panel image'."),
                 *panels,
                 io.String.Input("names", default="",
-                                tooltip="Character names, comma-separated, to wrap in < > wherever they appear "
-                                        "(film storyboard and custom)."),
+                                tooltip="Character names, comma-separated, to wrap in < > wherever they appear in "
+                                        "your texts (film storyboard and custom)."),
                 io.Float.Input("guidance", default=3.5, min=0.0, max=100.0, step=0.1,
                                tooltip="FLUX guidance written into the conditioning (the paper uses 3.5)."),
                 io.String.Input("custom_prefix", default="",
@@ -76,6 +82,11 @@ class JointPromptBuilder(io.ComfyNode):
                                 tooltip="custom preset: 'geometry' (LEFT/RIGHT, TOP/BOTTOM, corners, else "
                                         "[PANEL-n]), a template such as '[SHOT-{n}]', or one marker per panel, "
                                         "comma-separated."),
+                io.Combo.Input("punctuation", options=list(PUNCTUATIONS), default=PRESET_PUNCTUATION,
+                               optional=True,
+                               tooltip="preset: the task's own separators join the parts (your trailing , ; . "
+                                       "are replaced); as written: each text keeps its own ending and only a "
+                                       "space goes before the next marker, to match a caption exactly."),
                 PanelLayoutSocket.Input("layout", optional=True,
                                         tooltip="The layout from Panel Concatenate: panel count, order and markers "
                                                 "follow it. Without it the preset's own layout is used."),
@@ -97,16 +108,17 @@ class JointPromptBuilder(io.ComfyNode):
 
     @classmethod
     def execute(cls, preset, summary, names, guidance, custom_prefix, custom_opening, custom_markers,
-                layout=None, clip=None, **panel_inputs) -> io.NodeOutput:
+                punctuation=PRESET_PUNCTUATION, layout=None, clip=None, **panel_inputs) -> io.NodeOutput:
         presets = load_presets()
         if preset == CUSTOM:
             task = custom_preset(custom_prefix, custom_opening, custom_markers)
         elif preset in presets:
             task = presets[preset]
         else:
-            raise PanelInputError(PROMPT_NODE, "preset", f"'{preset}' is not a preset",
+            raise PanelInputError(PROMPT_NODE, "preset", f"{quoted(preset)} is not a preset",
                                   f"Choose one of {', '.join([*presets, CUSTOM])}.")
         if layout is not None:
+            layout = require_layout(layout, PROMPT_NODE)
             rows, cols, count = layout.rows, layout.cols, len(layout.panels)
         elif task.id == CUSTOM:
             raise PanelInputError(PROMPT_NODE, "layout", "the custom preset has no panel layout of its own",
@@ -114,7 +126,8 @@ class JointPromptBuilder(io.ComfyNode):
         else:
             (rows, cols), count = task.grid, task.panel_count
         texts = [panel_inputs.get(f"panel_{i}", "") for i in range(1, MAX_PANEL_TEXTS + 1)]
-        built = build_joint_prompt(task, summary, texts, rows, cols, count, names.split(","))
+        built = build_joint_prompt(task, summary, texts, rows, cols, count, names.split(","),
+                                   punctuation=punctuation)
         warnings = list(built.warnings)
         over = token_budget_warning(count_t5_tokens(built.prompt, clip))
         if over:

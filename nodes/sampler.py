@@ -18,7 +18,8 @@ import latent_preview
 import node_helpers
 import torch
 
-from .errors import PanelInputError
+from .errors import PanelInputError, kind_of
+from .fitting import require_image
 from .layout import PanelLayout, check_canvas_size
 from .masks import slot_mask
 from .sampling_math import (
@@ -276,7 +277,13 @@ def run_in_context_sampler(*, model, positive, negative, vae, image: torch.Tenso
     if s.steps < 1:
         raise PanelInputError(SAMPLER_NODE, "steps", f"{s.steps} steps cannot sample anything", "Use 1 or more.")
     if mode == "harmonized" and s.resample_count < 1:
-        raise PanelInputError(SAMPLER_NODE, "resample_count", "must be at least 1", "Use 1 (no resampling) or more.")
+        raise PanelInputError(SAMPLER_NODE, "resample_count",
+                              f"resample_count is {s.resample_count}; it must be at least 1",
+                              "Use 1 (no resampling) or more.")
+    require_image(image, SAMPLER_NODE, "image", "the canvas from Panel Concatenate")
+    if mask is not None and not isinstance(mask, torch.Tensor):
+        raise PanelInputError(SAMPLER_NODE, "mask", f"got {kind_of(mask)} instead of a mask",
+                              "Connect the mask output of Output Slot Mask.")
     if image.ndim != 4 or image.shape[1] % 8 or image.shape[2] % 8:
         raise PanelInputError(SAMPLER_NODE, "image", f"expected an IMAGE whose sides are multiples of 8, got shape "
                               f"{list(image.shape)}", "Connect the canvas from Panel Concatenate.")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .errors import PanelInputError
-from .fitting import undo_fit
+from .errors import PanelInputError, quoted
+from .fitting import require_image, undo_fit
 from .layout import PanelLayout, check_canvas_size, parse_panel_numbers
 
 SPLIT_NODE = "Panel Split"
@@ -23,7 +23,7 @@ def select_panels(layout: PanelLayout, selection: str, numbers: str = "") -> lis
     elif selection == "by number":
         return parse_panel_numbers(numbers, layout, SPLIT_NODE, "numbers")
     else:
-        raise PanelInputError(SPLIT_NODE, "select", f"'{selection}' is not an option",
+        raise PanelInputError(SPLIT_NODE, "select", f"{quoted(selection)} is not an option",
                               f"Choose one of {', '.join(SELECTIONS)}.")
     if not chosen:
         kind = "output slots" if selection == "output slots" else "input panels"
@@ -39,9 +39,7 @@ def split_canvas(canvas: torch.Tensor, layout: PanelLayout, numbers: list[int],
     With `undo_input_fit`, input panels go back to their source's pixel size (padding removed, stretch undone);
     output slots have no source and keep the panel size.
     """
-    if canvas.ndim != 4:
-        raise PanelInputError(SPLIT_NODE, "image", f"expected an IMAGE [batch, height, width, channels], "
-                              f"got shape {list(canvas.shape)}", "Connect the decoded canvas.")
+    require_image(canvas, SPLIT_NODE, "image", "the decoded canvas")
     check_canvas_size(layout, int(canvas.shape[1]), int(canvas.shape[2]), SPLIT_NODE, "image")
     by_number = {p.number: p for p in layout.panels}
     pieces = []

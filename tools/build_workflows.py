@@ -1,6 +1,7 @@
 """Write the shipped workflows (UI format) and their thumbnails from `nodes/presets.json`.
 
-One text-only and one reference-based workflow per released task LoRA, so the workflows can never disagree with
+One text-only and one reference-based workflow per released task LoRA, plus the training workflow
+(`build_training_workflow.py`), so the workflows can never disagree with
 the presets (LoRA file, canvas, layout). Run it after changing a preset or a node's inputs:
 
     python tools/build_workflows.py
@@ -14,20 +15,14 @@ import sys
 import uuid
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the backport (requirements-test.txt)
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "workflows"
-HF = "https://huggingface.co"
-BASE_MODELS = {
-    "flux1-dev.safetensors": (f"{HF}/black-forest-labs/FLUX.1-dev/resolve/main/flux1-dev.safetensors",
-                              "diffusion_models"),
-    "clip_l.safetensors": (f"{HF}/comfyanonymous/flux_text_encoders/resolve/main/clip_l.safetensors",
-                           "text_encoders"),
-    "t5xxl_fp16.safetensors": (f"{HF}/comfyanonymous/flux_text_encoders/resolve/main/t5xxl_fp16.safetensors",
-                               "text_encoders"),
-    "ae.safetensors": (f"{HF}/black-forest-labs/FLUX.1-dev/resolve/main/ae.safetensors", "vae"),
-}
+PRESETS_JSON = ROOT / "nodes" / "presets.json"
 REFERENCE_IMAGE = "example.png"  # ships in every ComfyUI's input folder
 
 
@@ -43,8 +38,15 @@ def load_presets():
 
 
 def lora_file(preset) -> str:
-    """The file the published download link gives (the storyboard's link target differs from its label)."""
-    return preset.lora_aliases[0] if preset.lora_aliases else preset.lora
+    """The task LoRA under its published name: the only name a workflow loads or offers for download."""
+    return preset.lora
+
+
+def model_files(preset) -> list[dict]:
+    """Every model a workflow for `preset` loads, as the editor's download list: published names and URLs only."""
+    data = json.loads(PRESETS_JSON.read_text(encoding="utf-8"))
+    return [*({"name": m["name"], "url": m["url"], "directory": m["directory"]} for m in data["base_models"]),
+            {"name": preset.lora, "url": data["lora_url_base"] + preset.lora, "directory": "loras"}]
 
 
 class Graph:
@@ -120,7 +122,7 @@ def build(preset, with_reference: bool, cnr_id: str, version: str) -> dict:
     texts = list(example["panels"]) + [""] * (8 - len(example["panels"]))
     builder = g.node("ICLoRA_JointPromptBuilder", (780, 80), (420, 900),
                      [preset.id, example["summary"], *texts, example.get("names", ""), 3.5, "",
-                      "This {count}-panel image", "geometry"],
+                      "This {count}-panel image", "geometry", "preset"],
                      [("prompt", "STRING"), ("conditioning", "CONDITIONING"), ("panel_texts", "STRING"),
                       ("warnings", "STRING")], ours=True)
     g.link(concat, 1, builder, "layout", "ICLORA_PANEL_LAYOUT")
@@ -169,13 +171,11 @@ def build(preset, with_reference: bool, cnr_id: str, version: str) -> dict:
             f"- Models: `flux1-dev.safetensors` (models/diffusion_models), `clip_l.safetensors` and "
             f"`t5xxl_fp16.safetensors` (models/text_encoders), `ae.safetensors` (models/vae), `{lora}` "
             f"(models/loras, from ali-vilab/In-Context-LoRA"
-            + (f"; also published as `{preset.lora}`" if lora != preset.lora else "") + ").")
+            + (f"; if yours is named {' or '.join(f'`{n}`' for n in preset.lora_local_names)}, pick it in the "
+               "LoRA loader" if preset.lora_local_names else "") + ").")
     g.node("MarkdownNote", (400, 1060 if with_reference else 700), (340, 360), [note], [], title="How to use")
 
-    models = [{"name": name, "url": url, "directory": folder} for name, (url, folder) in BASE_MODELS.items()]
-    models.append({"name": lora, "url": f"{HF}/ali-vilab/In-Context-LoRA/resolve/main/{lora}",
-                   "directory": "loras"})
-    return g.to_dict(workflow_name(preset, with_reference), models)
+    return g.to_dict(workflow_name(preset, with_reference), model_files(preset))
 
 
 def thumbnail(preset, with_reference: bool, path: Path) -> None:
@@ -212,7 +212,20 @@ def write_workflows(out: Path, thumbnails: bool = True) -> list[Path]:
             written.append(path)
             if thumbnails:
                 thumbnail(preset, with_reference, out / f"{name}.jpg")
+    written.append(write_training_workflow(out, project, thumbnails))
     return written
+
+
+def write_training_workflow(out: Path, project: dict, thumbnails: bool) -> Path:
+    """The train-your-own-task workflow (tools/build_training_workflow.py), written with the task workflows."""
+    import build_training_workflow as training
+
+    path = out / f"{training.NAME}.json"
+    path.write_text(json.dumps(training.build_training(project["name"], project["version"]), indent=1,
+                               ensure_ascii=False) + "\n")
+    if thumbnails:
+        training.thumbnail(out / f"{training.NAME}.jpg")
+    return path
 
 
 def main() -> None:

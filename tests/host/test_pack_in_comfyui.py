@@ -168,7 +168,8 @@ def test_bad_input_fails_the_node_with_the_pack_message_and_the_server_carries_o
         "5": {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}},
     }
     message = comfy.run_expecting_error(prompt)
-    assert message.startswith("Panel Split: the canvas is 64x32 but the layout expects 128x64 (input 'image').")
+    assert message.startswith("Panel Split: the canvas is 64x32 px but the layout describes a 128x64 px canvas "
+                              "(input 'image').")
     # the same executor setup runs the next graph fine
     del prompt["3"]
     prompt["4"]["inputs"]["image"] = ["2", 0]

@@ -93,3 +93,30 @@ def test_too_long_prompt_is_warned_with_the_real_t5_token_count(comfy):
     assert f"the prompt is {tokens} T5 tokens, {tokens - 512} over the 512" in warnings
     _, _, _, fine = builder.execute(**builder_inputs()).result
     assert "T5 tokens" not in fine
+
+
+def test_a_storyboard_training_caption_is_rebuilt_exactly_through_the_api(comfy):
+    """`punctuation: as written` from an API prompt: the caption of the authors' training file 0001 comes back."""
+    import importlib.util
+    from pathlib import Path
+
+    from iclora_pack.nodes.prompts import load_presets, parse_joint_caption
+
+    fixtures = Path(__file__).resolve().parents[1] / "unit" / "official_captions.py"
+    spec = importlib.util.spec_from_file_location("official_captions", fixtures)
+    official = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(official)
+    caption = official.MOVIE_SHOTS_CAPTIONS["0001"]
+    parsed = parse_joint_caption(caption, load_presets()["film-storyboard"], 3, 1, 3)
+    panels = {f"panel_{i + 1}": text for i, text in enumerate(parsed.panel_texts)}
+    inputs = builder_inputs(summary=parsed.summary, names="", punctuation="as written", **panels)
+    prompt = {"1": {"class_type": BUILDER, "inputs": inputs},
+              "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}}
+    executor, server = comfy.run(prompt, client_id="browser")
+    assert executor.success, executor.status_messages
+    shown = [d["output"] for e, d in server.messages if e == "executed" and d.get("node") == "2"]
+    assert shown and shown[0]["text"] == [caption]
+    inputs["punctuation"] = "preset"  # the same texts with the preset's separators: not the caption
+    executor, server = comfy.run(prompt, client_id="browser")
+    shown = [d["output"] for e, d in server.messages if e == "executed" and d.get("node") == "2"]
+    assert shown[0]["text"] != [caption]

@@ -10,7 +10,9 @@ from iclora_pack.nodes.layout import ALIGN
 
 
 @st.composite
-def canvas_specs(draw, fit_modes=("crop", "pad", "stretch")) -> dict:
+def canvas_specs(draw, fit_modes=("crop", "pad", "stretch"), aligned: bool = True) -> dict:
+    """`aligned=False` also draws panel sizes off the 16 px grid (or 0: the first image's size), which Panel
+    Concatenate must snap."""
     n_inputs = draw(st.integers(0, 4))
     n_outputs = draw(st.integers(0 if n_inputs else 1, 4))
     n = n_inputs + n_outputs
@@ -21,9 +23,15 @@ def canvas_specs(draw, fit_modes=("crop", "pad", "stretch")) -> dict:
         rows = draw(st.integers(0, n)) if cols == 0 else draw(st.sampled_from([0, math.ceil(n / cols)]))
     roles = ["I"] * n_inputs + ["O"] * n_outputs
     order = ",".join(draw(st.permutations(roles)))
-    panel_w = draw(st.integers(1, 6)) * ALIGN
-    panel_h = draw(st.integers(1, 6)) * ALIGN
-    sizes = [(draw(st.integers(8, 120)), draw(st.integers(8, 120))) for _ in range(n_inputs)]
+    if aligned:
+        panel_w = draw(st.integers(1, 6)) * ALIGN
+        panel_h = draw(st.integers(1, 6)) * ALIGN
+        sizes = [(draw(st.integers(8, 120)), draw(st.integers(8, 120))) for _ in range(n_inputs)]
+    else:  # any px, or 0 (the first image's size); images at least 16 px so that 0 is valid
+        sizes = [(draw(st.integers(ALIGN, 120)), draw(st.integers(ALIGN, 120))) for _ in range(n_inputs)]
+        from_image = n_inputs > 0 and draw(st.booleans())
+        panel_w = 0 if from_image else draw(st.integers(ALIGN, 6 * ALIGN))
+        panel_h = 0 if from_image else draw(st.integers(ALIGN, 6 * ALIGN))
     return {
         "n_inputs": n_inputs, "n_outputs": n_outputs, "order": order, "arrangement": arrangement,
         "rows": rows, "cols": cols, "panel_w": panel_w, "panel_h": panel_h, "sizes": sizes,

@@ -23,9 +23,10 @@ def test_aligned_sizes_are_not_reported_as_snapped():
 
 
 def test_text_only_canvas_with_two_output_slots():
-    result = concatenate_panels([], 3, arrangement="column", panel_width=64, panel_height=32)
-    assert result.canvas.shape == (1, 96, 64, 3)
-    assert result.layout.role_string() == "O,O,O"
+    result = concatenate_panels([], 2, arrangement="column", panel_width=64, panel_height=32)
+    assert result.canvas.shape == (1, 64, 64, 3)
+    assert result.layout.role_string() == "O,O"
+    assert [p.box.to_list() for p in result.layout.panels] == [[0, 0, 64, 32], [0, 32, 64, 32]]
     assert torch.allclose(result.canvas, torch.tensor(GREY))
 
 

@@ -44,7 +44,7 @@ CASES = [
     ("not an image", lambda: concat(images=[("image_1", torch.rand(64, 64))]), "Panel Concatenate", "image_1",
      "Connect an IMAGE"),
     ("rescaled canvas", lambda: split_canvas(torch.rand(1, 32, 64, 3), LAYOUT, [2]), "Panel Split", "image",
-     "unscaled"),
+     "of the same Panel Concatenate"),
     ("unknown panel number", lambda: parse_panel_numbers("3", LAYOUT, "Panel Split", "numbers"), "Panel Split",
      "numbers", "panels 1 to 2"),
     ("not a number", lambda: parse_panel_numbers("two", LAYOUT, "Output Slot Mask", "panels"),
@@ -53,6 +53,22 @@ CASES = [
      "at least one panel"),
     ("no output slots to split", lambda: select_panels(concat(output_slots=0).layout, "output slots"),
      "Panel Split", "select", "Choose 'all'"),
+    ("reversed range", lambda: parse_panel_numbers("2-1", LAYOUT, "Output Slot Mask", "panels"),
+     "Output Slot Mask", "panels", "from low to high, e.g. '1-2'"),
+    ("reversed range inside a list", lambda: parse_panel_numbers("1, 2-1", LAYOUT, "Panel Split", "numbers"),
+     "Panel Split", "numbers", "from low to high"),
+    ("malformed range", lambda: parse_panel_numbers("1-2-3", LAYOUT, "Panel Split", "numbers"),
+     "Panel Split", "numbers", "counted from 1"),
+    ("NaN megapixels", lambda: concat(max_megapixels=float("nan")), "Panel Concatenate", "max_megapixels",
+     "e.g. 4.0"),
+    ("text instead of an image", lambda: concat(images=[("image_1", "example.png")]), "Panel Concatenate",
+     "image_1", "Connect an IMAGE"),
+    ("dictionary instead of a slot image", lambda: concat(slot_fill="image", slot_image={"a": 1}),
+     "Panel Concatenate", "slot_image", "Connect an IMAGE"),
+    ("text instead of a canvas", lambda: split_canvas("canvas.png", LAYOUT, [2]), "Panel Split", "image",
+     "Connect the decoded canvas"),
+    ("text instead of a layout", lambda: split_canvas(torch.rand(1, 64, 128, 3), '{"version": 1}', [2]),
+     "Panel Split", "layout", "Connect the 'layout' output of Panel Concatenate"),
 ]
 
 
@@ -67,7 +83,7 @@ def test_bad_input_names_node_input_and_fix(name, call, node, input_name, fix):
 
 
 def test_rescaled_canvas_error_states_both_sizes():
-    with pytest.raises(PanelInputError, match="the canvas is 64x32 but the layout expects 128x64"):
+    with pytest.raises(PanelInputError, match="the canvas is 64x32 px but the layout describes a 128x64 px canvas"):
         split_canvas(torch.rand(1, 32, 64, 3), LAYOUT, [2])
 
 
@@ -81,3 +97,39 @@ def test_layout_from_an_unknown_version_is_refused():
 def test_unaligned_panel_sides_are_refused_by_the_layout_itself():
     with pytest.raises(PanelInputError, match="multiple of 16"):
         build_layout(["output"], 40, 32, "row")
+
+
+def test_messages_read_as_sentences_with_a_subject_and_plural_right():
+    with pytest.raises(PanelInputError, match=r"Panel Concatenate: panel_width is 0 \(take the first image's size\)"):
+        concat(images=[], output_slots=2)
+    with pytest.raises(PanelInputError, match="a 1x1 grid has 1 cell but there are 2 panels"):
+        concat(arrangement="grid", grid_rows=1, grid_cols=1)
+    with pytest.raises(PanelInputError, match="1 image is connected and output_slots is 1"):
+        concat(order="I,I,O")
+    one_panel = concat(output_slots=0).layout
+    with pytest.raises(PanelInputError, match="the layout has only panel 1"):
+        parse_panel_numbers("2", one_panel, "Panel Split", "numbers")
+
+
+def test_a_range_is_never_dropped_from_a_list():
+    layout = concat(output_slots=3).layout
+    assert parse_panel_numbers("1,3-4", layout, "Panel Split", "numbers") == [1, 3, 4]
+    assert parse_panel_numbers("4 2 - 3\t1", layout, "Panel Split", "numbers") == [4, 2, 3, 1]
+    for text in ("1,4-2", "4-2", "1,-2", "1,2-", "1..3", "2-x"):
+        with pytest.raises(PanelInputError):
+            parse_panel_numbers(text, layout, "Panel Split", "numbers")
+
+
+def test_order_takes_any_whitespace_as_a_separator_like_the_editor_preview():
+    for order in ("I O", "I\tO", "I\nO", "I\r\n O", " i ;o ", "IO", "I,\u00a0O"):
+        assert concat(order=order).layout.role_string() == "I,O", repr(order)
+    assert concat(order=" \t\n").layout.role_string() == "I,O"  # only separators: the default order
+
+
+def test_an_error_quotes_a_short_excerpt_of_a_huge_input():
+    huge = "I" * 300_000
+    for call in (lambda: concat(order=huge), lambda: concat(fill_color=huge), lambda: concat(fit=huge),
+                 lambda: parse_panel_numbers("9" * 300_000, LAYOUT, "Panel Split", "numbers")):
+        with pytest.raises(PanelInputError) as caught:
+            call()
+        assert len(str(caught.value)) < 400 and "300000 characters" in str(caught.value)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from iclora_pack.nodes.canvas import concatenate_panels
-from iclora_pack.nodes.layout import ALIGN, PanelLayout
+from iclora_pack.nodes.layout import ALIGN, PanelLayout, snap_to_alignment
 from iclora_pack.nodes.masks import slot_mask
 from iclora_pack.nodes.split import split_canvas
 from strategies import canvas_specs, make_images
@@ -32,9 +32,16 @@ def test_panels_and_empty_cells_tile_the_canvas_without_overlap(spec):
 
 
 @SETTINGS
-@given(canvas_specs())
+@given(canvas_specs(aligned=False))
 def test_every_box_is_aligned_to_flux_tokens(spec):
-    layout = build(spec).layout
+    """Any requested panel size (or the first image's) is snapped to the nearest multiple of 16 and reported."""
+    result = build(spec)
+    layout = result.layout
+    (first_w, first_h) = spec["sizes"][0] if spec["sizes"] else (None, None)
+    asked_w, asked_h = spec["panel_w"] or first_w, spec["panel_h"] or first_h
+    assert (layout.panel_w, layout.panel_h) == (snap_to_alignment(asked_w), snap_to_alignment(asked_h))
+    assert abs(layout.panel_w - asked_w) <= ALIGN // 2 and abs(layout.panel_h - asked_h) <= ALIGN // 2
+    assert ("snapped" in result.report) == (asked_w % ALIGN != 0 or asked_h % ALIGN != 0)
     assert layout.canvas_w % ALIGN == 0 and layout.canvas_h % ALIGN == 0
     for panel in layout.panels:
         assert all(v % ALIGN == 0 for v in panel.box.to_list())

@@ -16,33 +16,16 @@ from iclora_pack.nodes.prompts import (
     custom_preset,
     geometry_markers,
     load_presets,
+    opening_phrase,
     panel_markers,
     split_joint_prompt,
     token_budget_warning,
     wrap_names,
 )
+from official_captions import EXAMPLE_PROMPTS
 
 PRESETS = load_presets()
 MARKER = re.compile(r"\[[A-Z0-9-]+\]")
-
-# Example prompts as the authors published them for their LoRAs (ali-vilab/In-Context-LoRA README).
-PUBLISHED = {
-    "couple-profile": "This two-part image portrays a couple of cartoon cats in detective attire; [LEFT] a black "
-                      "cat in a trench coat and fedora holds a magnifying glass and peers to the right, while "
-                      "[RIGHT] a white cat with a bow tie and matching hat raises an eyebrow in curiosity, creating "
-                      "a fun, noir-inspired scene against a dimly lit background.",
-    "film-storyboard": "[MOVIE-SHOTS] In a vibrant festival, [SCENE-1] we find <Leo>, a shy boy, standing at the "
-                       "edge of a bustling carnival, eyes wide with awe at the colorful rides and laughter, "
-                       "[SCENE-2] transitioning to him reluctantly trying a daring game, his friends cheering him "
-                       "on, [SCENE-3] culminating in a triumphant moment as he wins a giant stuffed bear, his face "
-                       "beaming with pride as he holds it up for all to see.",
-    "font-design": "The four-panel image showcases a playful bubble font in a vibrant pop-art style. [TOP-LEFT] "
-                   "displays \"Pop Candy\" in bright pink with a polka dot background; [TOP-RIGHT] shows \"Sweet "
-                   "Treat\" in purple, surrounded by candy illustrations; [BOTTOM-LEFT] has \"Yum!\" in a mix of "
-                   "bright colors; [BOTTOM-RIGHT] shows \"Delicious\" against a striped background, perfect for "
-                   "fun, kid-friendly products.",
-}
-
 
 def build_example(preset_id: str):
     preset = PRESETS[preset_id]
@@ -57,16 +40,21 @@ def test_every_released_task_has_a_preset():
                             "sandstorm-visual-effect", "sparklers-visual-effect", "visual-identity-design"}
 
 
-@pytest.mark.parametrize("preset_id", sorted(PUBLISHED))
+def test_every_task_has_its_published_example_prompt():
+    assert set(EXAMPLE_PROMPTS) == set(PRESETS)
+
+
+@pytest.mark.parametrize("preset_id", sorted(PRESETS))
 def test_examples_reproduce_the_published_prompts_word_for_word(preset_id):
-    assert build_example(preset_id).prompt == PUBLISHED[preset_id]
+    assert build_example(preset_id).prompt == EXAMPLE_PROMPTS[preset_id]
 
 
 @pytest.mark.parametrize("preset_id", sorted(PRESETS))
 def test_built_prompt_has_prefix_opening_one_marker_per_panel_in_order_and_every_text(preset_id):
     preset = PRESETS[preset_id]
     built = build_example(preset_id)
-    assert built.prompt.startswith(preset.prefix + (" " if preset.prefix else ""))
+    head = " ".join(part for part in (preset.prefix, opening_phrase(preset, preset.panel_count)) if part)
+    assert head and built.prompt.startswith(head + " ")  # every task opens with its prefix or panel-count opening
     assert not built.warnings
     marked = [m for m in built.markers if m]
     found = [m for m in MARKER.findall(built.prompt) if m != preset.prefix and m != "[FOUR-PANEL]"]

@@ -7,12 +7,21 @@ import json
 from pathlib import Path
 
 import pytest
-import tomllib
-from iclora_pack.nodes.prompts import load_presets
+from iclora_pack.nodes.prompts import PRESETS_FILE, load_presets
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the backport (requirements-test.txt)
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
+TRAINING = "train-your-own-task"  # the training workflow: checked in tests/unit/test_training_workflow.py
+TASK_WORKFLOWS = [p for p in WORKFLOWS if p.stem != TRAINING]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+PUBLISHED = json.loads(PRESETS_FILE.read_text())
+# The loader widgets that name a model file, in widget order.
+MODEL_WIDGETS = {"UNETLoader": [0], "DualCLIPLoader": [0, 1], "VAELoader": [0], "LoraLoaderModelOnly": [0]}
 OUR_TYPES = {"ICLoRA_PanelConcatenate", "ICLoRA_OutputSlotMask", "ICLoRA_JointPromptBuilder",
              "ICLoRA_InContextSampler", "ICLoRA_PanelSplit"}
 
@@ -39,7 +48,7 @@ def test_every_task_has_a_text_only_and_a_reference_workflow_with_a_thumbnail():
             assert (ROOT / "workflows" / f"{preset_id}-{variant}.jpg").is_file()
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+@pytest.mark.parametrize("path", TASK_WORKFLOWS, ids=[p.stem for p in TASK_WORKFLOWS])
 def test_workflow_is_well_formed_and_names_its_models_and_pack(path):
     data = json.loads(path.read_text())
     assert data["version"] == 0.4 and len(data["id"]) == 36
@@ -53,13 +62,32 @@ def test_workflow_is_well_formed_and_names_its_models_and_pack(path):
     assert all(n["properties"]["cnr_id"] == PROJECT["name"] for n in ours)
     preset = load_presets()[path.stem.removesuffix("-reference").removesuffix("-text-only")]
     lora = next(n for n in data["nodes"] if n["type"] == "LoraLoaderModelOnly")["widgets_values"][0]
-    assert lora in (preset.lora, *preset.lora_aliases)
-    models = {m["name"]: m for m in data["models"]}
-    assert set(models) == {"flux1-dev.safetensors", "clip_l.safetensors", "t5xxl_fp16.safetensors",
-                           "ae.safetensors", lora}
-    assert models[lora]["url"].endswith(f"/ali-vilab/In-Context-LoRA/resolve/main/{lora}")
-    assert all(m["url"].startswith("https://huggingface.co/") for m in models.values())
+    assert lora == preset.lora
     concat = next(n for n in data["nodes"] if n["type"] == "ICLoRA_PanelConcatenate")["widgets_values"]
     assert (concat[5], concat[6]) == preset.panel_size and concat[2] == preset.arrangement
     builder = next(n for n in data["nodes"] if n["type"] == "ICLoRA_JointPromptBuilder")["widgets_values"]
     assert builder[0] == preset.id
+
+
+@pytest.mark.parametrize("path", TASK_WORKFLOWS, ids=[p.stem for p in TASK_WORKFLOWS])
+def test_workflow_loads_and_offers_only_published_model_files(path):
+    """Every download entry and every loader widget names a file under the name its repository publishes."""
+    data = json.loads(path.read_text())
+    preset = load_presets()[path.stem.removesuffix("-reference").removesuffix("-text-only")]
+    published_lora = {"name": preset.lora, "url": PUBLISHED["lora_url_base"] + preset.lora, "directory": "loras"}
+    assert data["models"] == [*PUBLISHED["base_models"], published_lora]
+    for model in data["models"]:
+        assert model["url"].startswith("https://huggingface.co/") and model["url"].endswith("/" + model["name"])
+    offered = {m["name"] for m in data["models"]}
+    loaded = [n["widgets_values"][i] for n in data["nodes"] if n["type"] in MODEL_WIDGETS
+              for i in MODEL_WIDGETS[n["type"]]]
+    assert len(loaded) == 5 and set(loaded) == offered
+    assert not set(loaded) & set(preset.lora_local_names)
+
+
+def test_local_names_of_a_lora_are_never_published_names():
+    """A local name (a renamed download, an old broken link) must not collide with any task's published file."""
+    published = {p.lora for p in load_presets().values()}
+    for preset in load_presets().values():
+        assert preset.lora not in preset.lora_local_names and not published & set(preset.lora_local_names)
+    assert load_presets()["film-storyboard"].lora == "film-storyboard.safetensors"
