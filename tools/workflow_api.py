@@ -31,23 +31,30 @@ SKIPPED_MODES = (2, 4)
 def node_inputs(node_class) -> list[tuple[str, tuple]]:
     """(name, spec) in the order the editor creates widgets: required, then optional. `node_class` is a node
     class or its entry in a server's /object_info."""
-    info = _schema(node_class)
+    if isinstance(node_class, dict):
+        info = node_class
+    elif hasattr(node_class, "GET_NODE_INFO_V1"):
+        info = node_class.GET_NODE_INFO_V1()
+    else:
+        info = {"input": node_class.INPUT_TYPES()}
     return [(name, tuple(spec)) for section in ("required", "optional")
             for name, spec in info["input"].get(section, {}).items()]
-
-
-def _schema(node_class) -> dict:
-    if isinstance(node_class, dict):
-        return node_class
-    if hasattr(node_class, "GET_NODE_INFO_V1"):
-        return node_class.GET_NODE_INFO_V1()
-    return {"input": node_class.INPUT_TYPES()}
 
 
 def is_widget(spec: tuple) -> bool:
     kind = spec[0]
     options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
     return (isinstance(kind, list) or kind in WIDGET_TYPES) and not options.get("forceInput")
+
+
+def widget_default(spec: tuple):
+    """The value the editor gives a widget that a saved workflow has no value for."""
+    kind, options = spec[0], (spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {})
+    if "default" in options:
+        return options["default"]
+    if isinstance(kind, list):
+        return kind[0] if kind else None
+    return options.get("options", [None])[0] if kind == "COMBO" else None
 
 
 def to_api(workflow: dict, node_classes: dict) -> dict:
@@ -67,10 +74,10 @@ def to_api(workflow: dict, node_classes: dict) -> dict:
         for name, spec in node_inputs(node_classes[node["type"]]):
             if is_widget(spec):
                 options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-                if position >= len(values) and name in _schema(node_classes[node["type"]])["input"].get("optional", {}):
-                    inputs[name] = options.get("default")  # saved before this widget existed: the editor's default
-                    continue
-                value = values[position]
+                if position < len(values):
+                    value = values[position]
+                else:  # saved before this input existed: the editor keeps the input's default
+                    value = widget_default(spec)
                 position += 1
                 if options.get("control_after_generate") or name in ("seed", "noise_seed"):
                     position += 1
@@ -83,7 +90,7 @@ def to_api(workflow: dict, node_classes: dict) -> dict:
                     raise AssertionError(f"{node['type']} #{node['id']}: input {name} comes from a muted or "
                                          "bypassed node, which this converter does not reroute")
                 inputs[name] = [str(link[1]), link[2]]
-        if position != len(values):
+        if position < len(values):
             raise AssertionError(f"{node['type']} #{node['id']}: {len(values)} widget values, {position} used")
         prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
     return prompt

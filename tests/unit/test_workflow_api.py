@@ -24,11 +24,6 @@ def test_an_optional_widget_missing_from_an_older_file_takes_its_default():
     assert to_api(workflow, INFO)["1"]["inputs"] == {"text": "hello", "style": "fancy"}
 
 
-def test_a_required_widget_missing_is_still_an_error():
-    with pytest.raises(IndexError):
-        to_api({"nodes": [node(1, "Source", [])], "links": []}, INFO)
-
-
 @pytest.mark.parametrize("mode", [2, 4])
 def test_muted_and_bypassed_nodes_are_left_out_and_their_consumers_refused(mode):
     workflow = {"nodes": [node(1, "Source", ["a", "plain"]), node(2, "Source", ["b", "plain"], mode=mode)],
