@@ -20,6 +20,16 @@ def is_widget(spec: tuple) -> bool:
     return (isinstance(kind, list) or kind in WIDGET_TYPES) and not options.get("forceInput")
 
 
+def widget_default(spec: tuple):
+    kind = spec[0]
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    if "default" in options:
+        return options["default"]
+    if isinstance(kind, list):
+        return kind[0]
+    return options.get("options", [None])[0] if kind == "COMBO" else None
+
+
 def to_api(workflow: dict, node_classes: dict) -> dict:
     links = {link[0]: link for link in workflow["links"]}
     prompt = {}
@@ -33,7 +43,8 @@ def to_api(workflow: dict, node_classes: dict) -> dict:
         for name, spec in node_inputs(node_class):
             if is_widget(spec):
                 options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-                value = values[position]
+                # the editor sets only the widgets a file has values for; later (newer) widgets keep their default
+                value = values[position] if position < len(values) else widget_default(spec)
                 position += 1
                 if options.get("control_after_generate") or name in ("seed", "noise_seed"):
                     position += 1
@@ -43,7 +54,7 @@ def to_api(workflow: dict, node_classes: dict) -> dict:
             if name in linked:
                 link = links[linked[name]]
                 inputs[name] = [str(link[1]), link[2]]
-        if position != len(values):
+        if position < len(values):
             raise AssertionError(f"{node['type']} #{node['id']}: {len(values)} widget values, {position} used")
         prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
     return prompt
