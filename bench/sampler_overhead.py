@@ -23,26 +23,22 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from oracle_consistency import ROOT, load_comfy  # noqa: E402
+from oracle_consistency import load_comfy  # noqa: E402
 
 SIZES = (256, 512)  # panel side in px; two panels side by side
 
 
 def setup(models_dir: Path):
     load_comfy()
+    import comfy_inprocess
     import folder_paths
+    import tiny_models
 
     import nodes
 
-    sys.path.insert(0, str(ROOT / "tools"))
-    import tiny_models
-
-    for folder in ("diffusion_models", "text_encoders", "vae_approx"):
-        folder_paths.add_model_folder_path(folder, str(models_dir / folder), is_default=True)
+    comfy_inprocess.add_model_folders(folder_paths, models_dir)
     asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
-    tiny_models.patch_loaders_for_tiny_models()
-    if not (models_dir / "diffusion_models" / tiny_models.FLUX_FILE).exists():
-        tiny_models.build_tiny_models(models_dir)
+    tiny_models.install_tiny_models(models_dir)
     model = nodes.UNETLoader().load_unet(tiny_models.FLUX_FILE, "default")[0]
     clip = nodes.DualCLIPLoader().load_clip(tiny_models.CLIP_L_FILE, tiny_models.T5_FILE, "flux")[0]
     vae = nodes.VAELoader().load_vae("taef1")[0]
@@ -68,11 +64,12 @@ def stock(kit, canvas, mask, steps):
 
 
 def ours(kit, canvas, mask, steps):
-    from iclora_pack.nodes.sampler import run_in_context_sampler
+    from iclora_pack.nodes.sampler import SamplerSettings, run_in_context_sampler
 
     _, model, vae, positive, negative = kit
-    return run_in_context_sampler(model, positive, negative, vae, canvas, mask, None, "masked", 1, steps, 1.0,
-                                  "euler", "simple").images
+    settings = SamplerSettings(mode="masked", seed=1, steps=steps)
+    return run_in_context_sampler(model=model, positive=positive, negative=negative, vae=vae, image=canvas,
+                                  mask=mask, settings=settings).images
 
 
 def probe(models_dir: Path, path: str, side: int, steps: int) -> None:

@@ -1,6 +1,7 @@
 """Write the shipped workflows (UI format) and their thumbnails from `nodes/presets.json`.
 
-One text-only and one reference-based workflow per released task LoRA, so the workflows can never disagree with
+One text-only and one reference-based workflow per released task LoRA, plus the training workflow
+(`build_training_workflow.py`), so the workflows can never disagree with
 the presets (LoRA file, canvas, layout). Run it after changing a preset or a node's inputs:
 
     python tools/build_workflows.py
@@ -211,7 +212,20 @@ def write_workflows(out: Path, thumbnails: bool = True) -> list[Path]:
             written.append(path)
             if thumbnails:
                 thumbnail(preset, with_reference, out / f"{name}.jpg")
+    written.append(write_training_workflow(out, project, thumbnails))
     return written
+
+
+def write_training_workflow(out: Path, project: dict, thumbnails: bool) -> Path:
+    """The train-your-own-task workflow (tools/build_training_workflow.py), written with the task workflows."""
+    import build_training_workflow as training
+
+    path = out / f"{training.NAME}.json"
+    path.write_text(json.dumps(training.build_training(project["name"], project["version"]), indent=1,
+                               ensure_ascii=False) + "\n")
+    if thumbnails:
+        training.thumbnail(out / f"{training.NAME}.jpg")
+    return path
 
 
 def main() -> None:

@@ -1,165 +1,245 @@
-"""Run a shipped workflow headlessly through ComfyUI's own executor and write its panels and a contact sheet.
+"""Run a workflow headlessly, or a whole batch of sets over several ComfyUI servers, and write panels and sheets.
+
+One set, in this process, through ComfyUI's own executor:
 
     python tools/run_workflow.py workflows/film-storyboard-text-only.json --comfyui /path/to/ComfyUI \\
         --models /path/to/ComfyUI/models --summary "In a quiet harbour town" --panel 1="<Mia> ..." --seed 7
 
-With --tiny-demo it builds tiny random FLUX-architecture models (seconds, no downloads) and uses them in place of the
-real ones, to check that an install works end to end; the pictures are noise by design.
+A batch (a JSONL or CSV jobs file), spread over running ComfyUI servers (or in this process without --server):
+
+    python tools/run_workflow.py --jobs sets.jsonl --server http://gpu1:8188 --server http://gpu2:8188 --out sets/
+
+Every argument (and every line of a jobs file) is checked before ComfyUI is started or contacted. With --tiny-demo
+it builds tiny random FLUX-architecture models (seconds, no downloads) and uses them in place of the real ones, to
+check that an install works end to end; the pictures are noise by design.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import hashlib
 import logging
 import shutil
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-from comfy_inprocess import start_comfyui  # noqa: E402
+import comfy_inprocess  # noqa: E402
+from contact_sheet import SheetPanel, contact_sheet  # noqa: E402
+from workflow_api import (  # noqa: E402
+    MAX_PANEL_TEXTS,
+    WorkflowError,
+    apply_overrides,
+    override_problems,
+    read_workflow,
+    saved_image_nodes,
+    set_shape,
+    show_every_panel,
+    to_api,
+    workflow_facts,
+)
+
+TINY_PANEL = (128, 128)
 
 
-class _QuietServer:
-    """What PromptExecutor needs of a server, printing progress instead of sending it."""
-
-    client_id = None
-    last_node_id = None
-    last_prompt_id = None
-
-    def send_sync(self, event, data, sid=None):
-        if event == "execution_error":
-            print(f"error in node {data.get('node_type')}: {data.get('exception_message')}", file=sys.stderr)
-
-    def queue_updated(self):
-        pass
+def parse_panels(items: list[str]) -> tuple[dict[int, str], list[str]]:
+    panels, problems = {}, []
+    for item in items:
+        number, equals, text = item.partition("=")
+        if not equals or not number.strip().isdigit():
+            problems.append(f"--panel takes N=TEXT with N a panel number from 1 to {MAX_PANEL_TEXTS}, got {item!r}")
+        elif int(number) in panels:
+            problems.append(f"--panel {int(number)} is given twice")
+        else:
+            panels[int(number)] = text
+    return panels, problems
 
 
-def prepare_tiny_demo(work: Path, prompt: dict, folder_paths) -> None:
-    """Tiny models under the workflow's file names, the tiny TAEF1 for the VAE, and small panels."""
-    import tiny_models
-    from safetensors.torch import save_file
+def check_arguments(options) -> list[str]:
+    """Everything wrong with the command line, in words, found before ComfyUI starts (all of it at once)."""
+    problems = []
+    in_process = not options.server
+    if options.jobs and options.workflow:
+        problems.append("give a workflow or --jobs, not both")
+    if not options.jobs and not options.workflow:
+        problems.append("give a workflow file (e.g. workflows/film-storyboard-text-only.json) or --jobs FILE")
+    if options.server and not options.jobs:
+        problems.append("--server runs a jobs file: add --jobs FILE (one line per set)")
+    for url in options.server:
+        if not url.startswith(("http://", "https://")):
+            problems.append(f"--server {url}: give the address as http://HOST:PORT")
+    if options.server:
+        try:
+            import aiohttp  # noqa: F401
+        except ImportError:
+            problems.append("--server needs aiohttp to talk to ComfyUI: pip install aiohttp (ComfyUI's own "
+                            "requirements include it)")
+    if len(set(options.server)) != len(options.server):
+        problems.append("a --server is given twice")
+    if in_process:
+        if options.comfyui is None:
+            problems.append("--comfyui is needed to run in this process (or give --server URLs)")
+        elif not (options.comfyui / "nodes.py").is_file():
+            problems.append(f"--comfyui: {options.comfyui} is not a ComfyUI folder (no nodes.py there)")
+    if options.models is not None and not options.models.is_dir():
+        problems.append(f"--models: {options.models} is not a folder")
+    if options.out.exists() and not options.out.is_dir():
+        problems.append(f"--out: {options.out} is a file, not a folder")
+    if options.steps is not None and options.steps < 1:
+        problems.append(f"--steps must be 1 or more, got {options.steps}")
+    if options.seed is not None and options.seed < 0:
+        problems.append(f"--seed must be 0 or more, got {options.seed}")
+    if options.jobs:
+        if options.summary is not None or options.panel or options.seed is not None or options.image:
+            problems.append("--summary, --panel, --seed and --image are per set in a batch: put them in the jobs "
+                            "file")
+        if not options.jobs.is_file():
+            problems.append(f"--jobs: {options.jobs} does not exist")
+        return problems
+    panels, panel_problems = parse_panels(options.panel)
+    problems += panel_problems
+    for image in options.image:
+        if not Path(image).is_file():
+            problems.append(f"--image: {image} does not exist")
+    if options.workflow is not None:
+        if not options.workflow.is_file():
+            problems.append(f"{options.workflow} does not exist")
+        else:
+            try:
+                facts = workflow_facts(read_workflow(options.workflow))
+            except WorkflowError as error:
+                problems.append(str(error))
+            else:
+                problems += [f"{options.workflow.name}: {p}" for p in override_problems(
+                    facts, options.summary, panels, options.seed, options.steps, len(options.image))]
+    return problems
 
-    models = work / "models"
-    tiny_models.patch_loaders_for_tiny_models()
-    tiny_models.build_tiny_models(models)
-    for folder in ("diffusion_models", "text_encoders", "vae_approx", "loras"):
-        folder_paths.add_model_folder_path(folder, str(models / folder), is_default=True)
-    for node in prompt.values():
-        inputs = node["inputs"]
-        if node["class_type"] == "LoraLoaderModelOnly":
-            save_file({}, str(models / "loras" / inputs["lora_name"]))  # a LoRA with no weights
-        elif node["class_type"] == "VAELoader":
-            inputs["vae_name"] = "taef1"
-        elif node["class_type"] == "UNETLoader":
-            inputs["unet_name"] = tiny_models.FLUX_FILE
-        elif node["class_type"] == "DualCLIPLoader":
-            inputs["clip_name1"], inputs["clip_name2"] = tiny_models.CLIP_L_FILE, tiny_models.T5_FILE
-        elif node["class_type"] == "ICLoRA_PanelConcatenate":
-            inputs["panel_width"], inputs["panel_height"] = 128, 128
+
+def run_one(options) -> int:
+    """One set in this process; writes the generated panels (under the names ComfyUI saved them with) and a
+    contact sheet of the whole set, references marked."""
+    panels, _ = parse_panels(options.panel)
+    work = Path(tempfile.mkdtemp(prefix="iclora-run-"))
+    nodes, execution, folder_paths = start(options, work)
+    prompt = to_api(read_workflow(options.workflow), nodes.NODE_CLASS_MAPPINGS)
+    if options.tiny_demo:
+        import tiny_models
+
+        tiny_models.use_tiny_models(prompt, panel_size=TINY_PANEL)
+        tiny_models.write_empty_loras(work / "models" / "loras", tiny_models.lora_names_in(prompt))
+    names = []
+    for image in map(Path, options.image):
+        names.append(f"{hashlib.sha1(image.read_bytes()).hexdigest()[:12]}-{image.name}")
+        shutil.copy(image, work / "input" / names[-1])
+    apply_overrides(prompt, options.summary, panels, options.seed, options.steps, names)
+    import batch_run
+
+    shape = set_shape(prompt, *batch_run.pack_layout_functions())
+    if not show_every_panel(prompt):
+        shape = None
+
+    validation = comfy_inprocess.validate(execution, prompt)
+    if not validation.ok:
+        for line in validation.messages():
+            print(line, file=sys.stderr)
+        return 2
+    executor, _ = comfy_inprocess.execute(execution, prompt, validation.outputs,
+                                          server=comfy_inprocess.RecordingServer(echo_errors=True))
+    if not executor.success:
+        return 1
+
+    outputs = executor.history_result["outputs"]
+    saved = [work / image.get("type", "output") / image.get("subfolder", "") / image["filename"]
+             for node_id in saved_image_nodes(prompt) for image in outputs.get(node_id, {}).get("images", [])]
+    roles = shape.roles if shape is not None and len(shape.roles) == len(saved) else None
+    options.out.mkdir(parents=True, exist_ok=True)
+    from PIL import Image
+
+    sheet, written = [], 0
+    for number, path in enumerate(saved, start=1):
+        reference = roles is not None and roles[number - 1] == "input"
+        sheet.append(SheetPanel(Image.open(path), f"panel {number}", reference))
+        if not reference:
+            shutil.copy(path, options.out / path.name)
+            written += 1
+    contact_sheet(sheet, options.out / "contact-sheet.png", cols=shape.cols if roles else None)
+    print(f"wrote {written} panels and contact-sheet.png to {options.out}")
+    return 0
 
 
-def apply_overrides(prompt: dict, options, input_dir: Path) -> None:
-    for node in prompt.values():
-        inputs = node["inputs"]
-        kind = node["class_type"]
-        if kind == "ICLoRA_JointPromptBuilder":
-            if options.summary is not None:
-                inputs["summary"] = options.summary
-            for item in options.panel:
-                number, _, text = item.partition("=")
-                if not number.isdigit() or not 1 <= int(number) <= 8:
-                    sys.exit(f"--panel takes N=TEXT with N from 1 to 8, got {item!r}")
-                inputs[f"panel_{number}"] = text
-        elif kind == "ICLoRA_InContextSampler":
-            if options.seed is not None:
-                inputs["seed"] = options.seed
-            if options.steps is not None:
-                inputs["steps"] = options.steps
-        elif kind == "LoadImage" and options.image:
-            source = Path(options.image)
-            if not source.is_file():
-                sys.exit(f"--image: {source} does not exist")
-            shutil.copy(source, input_dir / source.name)
-            inputs["image"] = source.name
+def start(options, work: Path):
+    if options.tiny_demo:
+        modules = comfy_inprocess.start_tiny_comfyui(options.comfyui.resolve(), work)
+    else:
+        modules = comfy_inprocess.start_comfyui(options.comfyui.resolve(), work, options.models, options.cpu)
+    if "ICLoRA_PanelConcatenate" not in modules[0].NODE_CLASS_MAPPINGS:
+        sys.exit("the pack failed to load into ComfyUI; see the log above")
+    return modules
 
 
-def contact_sheet(paths: list[Path], target: Path) -> None:
-    """All output panels side by side, labelled, on one image."""
-    from PIL import Image, ImageDraw
+def run_batch(options) -> int:
+    import batch_jobs
+    import batch_run
 
-    images = [Image.open(p).convert("RGB") for p in paths]
-    height = max(i.height for i in images)
-    sheet = Image.new("RGB", (sum(i.width for i in images) + 8 * (len(images) + 1), height + 36), (24, 26, 32))
-    draw = ImageDraw.Draw(sheet)
-    x = 8
-    for path, image in zip(paths, images):
-        sheet.paste(image, (x, 28))
-        draw.text((x, 8), path.stem, fill=(230, 230, 230))
-        x += image.width + 8
-    sheet.save(target)
+    try:
+        jobs = batch_jobs.load_jobs(options.jobs)
+    except batch_jobs.JobsFileError as error:
+        print(error, file=sys.stderr)
+        return 2
+    settings = batch_run.Options(out=options.out, tiny_demo=options.tiny_demo, steps=options.steps,
+                                 timeout=options.timeout, capacity=options.in_flight)
+    sets = sum(job.variations for job in jobs)
+    print(f"{len(jobs)} job(s), {sets} set(s), on {len(options.server) or 'no'} server(s)"
+          + ("" if options.server else " (in this process)"), flush=True)
+    if options.server:
+        scheduler, skipped = asyncio.run(batch_run.run_on_servers(jobs, options.server, settings))
+    else:
+        work = Path(tempfile.mkdtemp(prefix="iclora-batch-"))
+        scheduler, skipped = batch_run.run_in_process(jobs, start(options, work), work, settings)
+    print(batch_jobs.summary_line(scheduler, skipped), flush=True)
+    for key, errors in scheduler.failed.items():
+        spec = scheduler.specs[key]
+        print(f"failed: line {spec.job.line} ({key}):", file=sys.stderr)
+        for url, message in errors.items():
+            print(f"  {url or 'every server'}: {message}", file=sys.stderr)
+    return 1 if scheduler.failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("workflow", type=Path, help="a UI-format workflow, e.g. one in workflows/")
-    parser.add_argument("--comfyui", type=Path, required=True, help="the ComfyUI folder")
+    parser.add_argument("workflow", type=Path, nargs="?", help="a UI-format workflow, e.g. one in workflows/")
+    parser.add_argument("--comfyui", type=Path, help="the ComfyUI folder (to run in this process)")
     parser.add_argument("--models", type=Path, help="a models folder (with diffusion_models/, loras/, ...)")
     parser.add_argument("--out", type=Path, default=Path("iclora-output"), help="where panels and the sheet go")
     parser.add_argument("--summary", help="the Joint Prompt Builder's summary")
     parser.add_argument("--panel", action="append", default=[], metavar="N=TEXT", help="panel N's description")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--steps", type=int)
-    parser.add_argument("--image", help="your reference image (for the reference workflows)")
+    parser.add_argument("--image", action="append", default=[],
+                        help="your reference image (for the reference workflows); repeat for several Load Image nodes")
     parser.add_argument("--tiny-demo", action="store_true", help="tiny random models instead of the real ones")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU")
+    batch = parser.add_argument_group("batches")
+    batch.add_argument("--jobs", type=Path, help="a JSONL or CSV jobs file: one set (or several variations) a line")
+    batch.add_argument("--server", action="append", default=[], metavar="URL",
+                       help="a running ComfyUI (http://HOST:PORT); repeat for several")
+    batch.add_argument("--in-flight", type=int, default=2, help="sets queued on each server at once (default 2)")
+    batch.add_argument("--timeout", type=float, default=600, help="seconds a set may take before its server is "
+                                                                 "given up (default 600)")
     options = parser.parse_args(argv)
-    if not (options.comfyui / "nodes.py").is_file():
-        sys.exit(f"--comfyui: {options.comfyui} is not a ComfyUI folder")
-    if not options.workflow.is_file():
-        sys.exit(f"{options.workflow} does not exist")
-    logging.basicConfig(level=logging.WARNING)
-
-    work = Path(tempfile.mkdtemp(prefix="iclora-run-"))
-    nodes, execution, folder_paths = start_comfyui(options.comfyui.resolve(), work, options.models,
-                                                   options.cpu or options.tiny_demo)
-    if "ICLoRA_PanelConcatenate" not in nodes.NODE_CLASS_MAPPINGS:
-        sys.exit("the pack failed to load into ComfyUI; see the log above")
-    from workflow_api import to_api
-
-    prompt = to_api(json.loads(options.workflow.read_text()), nodes.NODE_CLASS_MAPPINGS)
-    if options.tiny_demo:
-        prepare_tiny_demo(work, prompt, folder_paths)
-    apply_overrides(prompt, options, work / "input")
-
-    valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt(str(uuid.uuid4()), prompt, None))
-    if node_errors or not valid:
-        for node_id, problem in node_errors.items():
-            for item in problem["errors"]:
-                print(f"node {node_id} ({problem['class_type']}): {item['message']}: {item['details']}",
-                      file=sys.stderr)
-        if error and not node_errors:
-            print(error.get("message"), file=sys.stderr)
+    problems = check_arguments(options)
+    if options.in_flight < 1:
+        problems.append(f"--in-flight must be 1 or more, got {options.in_flight}")
+    if problems:
+        print("run_workflow.py: nothing was run:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
         return 2
-    executor = execution.PromptExecutor(_QuietServer())
-    executor.execute(prompt, str(uuid.uuid4()), {}, outputs)
-    if not executor.success:
-        return 1
-
-    options.out.mkdir(parents=True, exist_ok=True)
-    saved = sorted((work / "output").rglob("*.png"))
-    panels = []
-    for path in saved:
-        target = options.out / path.name
-        shutil.copy(path, target)
-        panels.append(target)
-    contact_sheet(panels, options.out / "contact-sheet.png")
-    print(f"wrote {len(panels)} panels and contact-sheet.png to {options.out}")
-    return 0
+    logging.basicConfig(level=logging.WARNING)
+    return run_batch(options) if options.jobs else run_one(options)
 
 
 if __name__ == "__main__":

@@ -3,16 +3,17 @@
 Real FLUX weights cannot be used in tests, and ComfyUI's detection hard-codes FLUX.1's sizes (hidden 3072, T5 width
 4096, CLIP width 768). `patch_loaders_for_tiny_models` makes detection read those sizes from tensor shapes when they
 are smaller, so `UNETLoader`, `DualCLIPLoader` and `VAELoader` run unchanged on files carrying the published names.
-Used by the host tests, the benchmarks and `run_workflow.py --tiny-demo`. Nothing here is committed as weights;
-every file is written into a folder the caller chooses, at run time.
+`use_tiny_models` rewrites a graph to run on them (plain dict work, no torch: the batch runner's client side uses
+it too). Used by the host tests, the benchmarks, the test servers and `run_workflow.py --tiny-demo`. Nothing here is
+committed as weights; every file is written into a folder the caller chooses, at run time.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-import torch
-from safetensors.torch import save_file
+ROOT = Path(__file__).resolve().parents[1]
 
 FLUX_FILE = "flux1-dev.safetensors"
 FLUX_FILL_FILE = "flux1-fill-dev.safetensors"
@@ -33,8 +34,10 @@ TINY_T5 = {"d_model": 32, "d_ff": 64, "d_kv": 16, "num_heads": 2, "num_layers": 
 CLIP_HEAD_DIM = 16  # CLIP has no tensor whose shape gives the head count: tiny CLIPs here use 16 per head
 
 
-def _randomise(module: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
+def _randomise(module, seed: int) -> dict:
     """ComfyUI's layers skip weight init, so fill every tensor: norms near 1, the rest small and random."""
+    import torch
+
     generator = torch.Generator().manual_seed(seed)
     state = {}
     for name, tensor in module.state_dict().items():
@@ -54,6 +57,7 @@ def build_tiny_models(models_dir: Path) -> None:
     import comfy.model_detection
     import comfy.taesd.taesd
     import comfy.text_encoders.flux
+    from safetensors.torch import save_file
 
     for folder in ("diffusion_models", "text_encoders", "vae_approx", "vae", "loras"):
         (models_dir / folder).mkdir(parents=True, exist_ok=True)
@@ -155,3 +159,56 @@ def patch_loaders_for_tiny_models() -> None:
     detect_unet_config._tiny_aware = True
     comfy.model_detection.detect_unet_config = detect_unet_config
     comfy.sd.load_text_encoder_state_dicts = load_text_encoder_state_dicts
+
+
+def install_tiny_models(models_dir: Path, lora_names: tuple[str, ...] | list[str] = ()) -> None:
+    """Everything a ComfyUI (this process) needs to run the shipped graphs on tiny models: the loader patch, the
+    tiny files in `models_dir` (built once; kept if already there) and an empty LoRA for every name given and for
+    every LoRA the shipped workflows name."""
+    patch_loaders_for_tiny_models()
+    if not (models_dir / "vae_approx" / TAEF1_FILES[1]).exists():  # the last file build_tiny_models writes
+        build_tiny_models(models_dir)
+    write_empty_loras(models_dir / "loras", [*shipped_lora_names(), *lora_names])
+
+
+def shipped_lora_names() -> list[str]:
+    """Every LoRA file name the shipped workflows offer for download."""
+    names = set()
+    for path in (ROOT / "workflows").glob("*.json"):
+        names.update(m["name"] for m in json.loads(path.read_text()).get("models", []) if m["directory"] == "loras")
+    return sorted(names)
+
+
+def write_empty_loras(loras_dir: Path, names) -> None:
+    """A LoRA with no weights under each name: it loads and changes nothing, so graphs that name the task LoRAs
+    validate and run on the tiny models."""
+    from safetensors.torch import save_file
+
+    loras_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if not (loras_dir / name).exists():
+            save_file({}, str(loras_dir / name))
+
+
+def lora_names_in(prompt: dict) -> list[str]:
+    return [node["inputs"]["lora_name"] for node in prompt.values()
+            if node["class_type"] == "LoraLoaderModelOnly" and isinstance(node["inputs"].get("lora_name"), str)]
+
+
+def use_tiny_models(prompt: dict, panel_size: tuple[int, int] | None = None, steps: int | None = None) -> dict:
+    """Rewrite an API-format graph in place to load the tiny models: the tiny FLUX and encoders under their
+    published names, the tiny TAEF1 for the VAE, and optionally small panels and few steps to keep a CPU run
+    short. LoRA names are left alone (see `write_empty_loras`). Returns the prompt."""
+    for node in prompt.values():
+        inputs, kind = node["inputs"], node["class_type"]
+        if kind == "VAELoader":
+            inputs["vae_name"] = "taef1"
+        elif kind == "UNETLoader":
+            inputs["unet_name"] = FLUX_FILL_FILE if "fill" in str(inputs.get("unet_name", "")) else FLUX_FILE
+        elif kind == "DualCLIPLoader":
+            inputs["clip_name1"], inputs["clip_name2"] = CLIP_L_FILE, T5_FILE
+        elif kind == "ICLoRA_PanelConcatenate" and panel_size is not None:
+            inputs["panel_width"], inputs["panel_height"] = panel_size
+        elif kind == "ICLoRA_InContextSampler" and steps is not None:
+            inputs["steps"] = steps
+    return prompt

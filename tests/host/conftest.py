@@ -3,20 +3,24 @@
 Runs only when COMFYUI_PATH points at a ComfyUI checkout; otherwise every host test is skipped with one reason.
 The pack is loaded by ComfyUI's own custom-node loader from a `custom_nodes` folder (under its registry folder
 name), tiny FLUX-architecture models are written into a temporary model folder, and graphs run through
-`execution.PromptExecutor` after `execution.validate_prompt`.
+`execution.PromptExecutor` after `execution.validate_prompt`: all of it from tools/comfy_inprocess.py and
+tools/tiny_models.py, which the headless runner and the benchmarks share. A real server in a subprocess is
+tools/comfy_server.py (`comfy_servers` below).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import comfy_inprocess
 import pytest
+from comfy_inprocess import RecordingServer
 from pack_facts import PACK_FOLDER_NAME, SKIP_REASON
+
+__all__ = ["ComfyHost", "RecordingServer", "comfy"]
 
 
 class LogCollector(logging.Handler):
@@ -26,22 +30,6 @@ class LogCollector(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
-
-
-class RecordingServer:
-    """Stands in for PromptServer: the executor only needs these attributes and records what it would send."""
-
-    def __init__(self):
-        self.client_id = None
-        self.last_node_id = None
-        self.last_prompt_id = None
-        self.messages: list[tuple[str, dict]] = []
-
-    def send_sync(self, event, data, sid=None):
-        self.messages.append((event, data))
-
-    def queue_updated(self):
-        pass
 
 
 @dataclass
@@ -60,53 +48,68 @@ class ComfyHost:
         return self.modules["nodes"]
 
     def validate(self, prompt: dict) -> tuple[bool, dict, list]:
-        execution = self.modules["execution"]
-        valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt(str(uuid.uuid4()), prompt, None))
-        return valid, node_errors, outputs
+        result = comfy_inprocess.validate(self.modules["execution"], prompt)
+        return result.valid, result.node_errors, result.outputs
 
     def run(self, prompt: dict, client_id: str | None = None) -> tuple[object, RecordingServer]:
         """Validate (no node errors allowed) and execute a graph; returns the executor and what it sent."""
         valid, node_errors, outputs = self.validate(prompt)
         assert node_errors == {} and valid, node_errors
-        server = RecordingServer()
-        executor = self.modules["execution"].PromptExecutor(server)
-        extra = {"client_id": client_id} if client_id else {}
-        executor.execute(prompt, str(uuid.uuid4()), extra, outputs)
-        return executor, server
+        return comfy_inprocess.execute(self.modules["execution"], prompt, outputs, client_id=client_id)
 
     def run_expecting_error(self, prompt: dict) -> str:
-        valid, node_errors, outputs = self.validate(prompt)
-        assert node_errors == {} and valid, node_errors
-        server = RecordingServer()
-        executor = self.modules["execution"].PromptExecutor(server)
-        executor.execute(prompt, str(uuid.uuid4()), {}, outputs)
+        executor, _ = self.run(prompt)
         assert not executor.success, "the graph was expected to fail"
-        errors = [data for event, data in executor.status_messages if event == "execution_error"]
-        assert errors, executor.status_messages
-        return errors[0]["exception_message"]
+        message = comfy_inprocess.execution_error(executor)
+        assert message is not None, executor.status_messages
+        return message
 
 
 def _start_comfy(root: Path, work: Path) -> ComfyHost:
-    import tiny_models
-    from comfy_inprocess import start_comfyui
-
     logs = LogCollector()  # before the loader runs, to see any import failure it logs
     logging.getLogger().addHandler(logs)
     logging.getLogger().setLevel(logging.INFO)
-    nodes, execution, folder_paths = start_comfyui(root, work, models=work / "models", cpu=True)
-    tiny_models.patch_loaders_for_tiny_models()
-    tiny_models.build_tiny_models(work / "models")
+    nodes, execution, folder_paths = comfy_inprocess.start_tiny_comfyui(root, work)
     return ComfyHost(root, work, work / "input", work / "output", work / "models",
                      work / "custom_nodes" / PACK_FOLDER_NAME, logs,
                      {"nodes": nodes, "execution": execution, "folder_paths": folder_paths})
 
 
-@pytest.fixture(scope="session")
-def comfy(tmp_path_factory) -> ComfyHost:
+def comfyui_root() -> Path:
+    """COMFYUI_PATH, checked: skips the test without it, fails it when it names no ComfyUI checkout."""
     root = os.environ.get("COMFYUI_PATH")
     if not root:
         pytest.skip(SKIP_REASON)
     root_path = Path(root).resolve()
     if not (root_path / "nodes.py").is_file() or not (root_path / "comfy").is_dir():
         pytest.fail(f"COMFYUI_PATH={root} is not a ComfyUI checkout (no nodes.py / comfy/ there)")
-    return _start_comfy(root_path, tmp_path_factory.mktemp("comfyui"))
+    return root_path
+
+
+@pytest.fixture(scope="session")
+def comfy(tmp_path_factory) -> ComfyHost:
+    return _start_comfy(comfyui_root(), tmp_path_factory.mktemp("comfyui"))
+
+
+@pytest.fixture(scope="session")
+def comfy_servers(tmp_path_factory):
+    """A factory: `comfy_servers(count, **options)` starts that many real ComfyUI servers on 127.0.0.1 (the pack and
+    tiny models loaded; options as for tools/comfy_server.ComfyServer) and returns them; all are stopped at the end
+    of the session, and a test may stop or kill one earlier."""
+    from comfy_server import ServerStartError, start_servers
+
+    started = []
+
+    def start(count: int = 1, **options):
+        try:
+            servers = start_servers(comfyui_root(), tmp_path_factory.mktemp("servers"), count, **options)
+        except ServerStartError as error:
+            pytest.fail(str(error))
+        started.extend(servers)
+        for server in servers:
+            assert not server.pack_import_failed(), server.log_tail()
+        return servers
+
+    yield start
+    for server in started:
+        server.stop()

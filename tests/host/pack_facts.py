@@ -2,7 +2,7 @@
 
 PACK_FOLDER_NAME = "in-context-lora-panels"  # what a Comfy Registry install unpacks into ([project].name)
 OUR_NODE_IDS = ("ICLoRA_PanelConcatenate", "ICLoRA_OutputSlotMask", "ICLoRA_PanelSplit", "ICLoRA_JointPromptBuilder",
-                "ICLoRA_InContextSampler")
+                "ICLoRA_InContextSampler", "ICLoRA_PanelSetDataset", "ICLoRA_PanelSetExport")
 CATEGORY = "In-Context LoRA"
 
 SKIP_REASON = "host tier skipped: set COMFYUI_PATH to a ComfyUI checkout to run it"

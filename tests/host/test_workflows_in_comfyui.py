@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import tiny_models
 from pack_facts import skip_without_comfyui
 from safetensors.torch import save_file
 from workflow_api import node_inputs, to_api
@@ -13,6 +14,7 @@ from workflow_api import node_inputs, to_api
 skip_without_comfyui()
 
 WORKFLOWS = sorted((Path(__file__).resolve().parents[2] / "workflows").glob("*.json"))
+TASK_WORKFLOWS = [p for p in WORKFLOWS if p.stem != "train-your-own-task"]  # that one: test_dataset_in_comfyui.py
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +22,12 @@ def published_models(comfy):
     """Files with the exact published names: tiny FLUX/encoders are already there; add the VAE and LoRA names."""
     models = comfy.models_dir
     save_file({}, str(models / "vae" / "ae.safetensors"))  # validation only: execution swaps in the tiny TAEF1
-    for workflow in WORKFLOWS:
-        for model in json.loads(workflow.read_text())["models"]:
-            if model["directory"] == "loras":
-                save_file({}, str(models / "loras" / model["name"]))  # a LoRA with no weights: loads, changes nothing
+    names = [m["name"] for w in WORKFLOWS for m in json.loads(w.read_text())["models"] if m["directory"] == "loras"]
+    tiny_models.write_empty_loras(models / "loras", names)  # LoRAs with no weights: they load and change nothing
     return models
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+@pytest.mark.parametrize("path", TASK_WORKFLOWS, ids=[p.stem for p in TASK_WORKFLOWS])
 def test_workflow_validates_against_the_published_model_names(comfy, published_models, path):
     prompt = to_api(json.loads(path.read_text()), comfy.nodes.NODE_CLASS_MAPPINGS)
     valid, node_errors, outputs = comfy.validate(prompt)
@@ -35,7 +35,7 @@ def test_workflow_validates_against_the_published_model_names(comfy, published_m
     assert len(outputs) == 2  # Save Image and the whole-canvas preview
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+@pytest.mark.parametrize("path", TASK_WORKFLOWS, ids=[p.stem for p in TASK_WORKFLOWS])
 def test_every_combo_value_is_one_of_its_options(comfy, published_models, path):
     """The server does not check V3 combo values (ComfyUI 0.3.64), so the shipped files are checked here."""
     prompt = to_api(json.loads(path.read_text()), comfy.nodes.NODE_CLASS_MAPPINGS)
@@ -51,17 +51,10 @@ def test_every_combo_value_is_one_of_its_options(comfy, published_models, path):
     assert checked >= 12
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+@pytest.mark.parametrize("path", TASK_WORKFLOWS, ids=[p.stem for p in TASK_WORKFLOWS])
 def test_workflow_runs_end_to_end_on_tiny_models(comfy, published_models, path):
     prompt = to_api(json.loads(path.read_text()), comfy.nodes.NODE_CLASS_MAPPINGS)
-    for node in prompt.values():
-        inputs = node["inputs"]
-        if node["class_type"] == "VAELoader":
-            inputs["vae_name"] = "taef1"  # the tiny stand-in for ae.safetensors
-        if node["class_type"] == "ICLoRA_PanelConcatenate":  # small panels keep the CPU run short
-            inputs["panel_width"], inputs["panel_height"] = 64, 48
-        if node["class_type"] == "ICLoRA_InContextSampler":
-            inputs["steps"] = 2
+    tiny_models.use_tiny_models(prompt, panel_size=(64, 48), steps=2)  # small panels keep the CPU run short
     stem = path.stem.rsplit("-", 1)[0].removesuffix("-text")
     before = len(list((comfy.output_dir / "iclora").glob(f"{stem}_*.png")))
     executor, server = comfy.run(prompt, client_id="runner")

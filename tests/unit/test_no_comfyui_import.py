@@ -16,7 +16,8 @@ def test_logic_modules_import_without_comfyui():
         spec = importlib.util.spec_from_file_location("pack", {str(ROOT / '__init__.py')!r},
                                                       submodule_search_locations=[{str(ROOT)!r}])
         module = importlib.util.module_from_spec(spec); sys.modules["pack"] = module; spec.loader.exec_module(module)
-        for name in ("layout", "fitting", "canvas", "masks", "split", "errors", "prompts", "sampling_math"):
+        for name in ("layout", "fitting", "canvas", "masks", "split", "errors", "prompts", "sampling_math",
+                     "dataset"):
             importlib.import_module("pack.nodes." + name)
         leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("comfy", "comfy_api", "folder_paths"))
         assert not leaked, leaked

@@ -16,6 +16,8 @@ except ModuleNotFoundError:  # Python 3.10: the backport (requirements-test.txt)
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / "workflows").glob("*.json"))
+TRAINING = "train-your-own-task"  # the training workflow: checked in tests/unit/test_training_workflow.py
+TASK_WORKFLOWS = [p for p in WORKFLOWS if p.stem != TRAINING]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 PUBLISHED = json.loads(PRESETS_FILE.read_text())
 # The loader widgets that name a model file, in widget order.
@@ -46,7 +48,7 @@ def test_every_task_has_a_text_only_and_a_reference_workflow_with_a_thumbnail():
             assert (ROOT / "workflows" / f"{preset_id}-{variant}.jpg").is_file()
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+@pytest.mark.parametrize("path", TASK_WORKFLOWS, ids=[p.stem for p in TASK_WORKFLOWS])
 def test_workflow_is_well_formed_and_names_its_models_and_pack(path):
     data = json.loads(path.read_text())
     assert data["version"] == 0.4 and len(data["id"]) == 36
@@ -67,7 +69,7 @@ def test_workflow_is_well_formed_and_names_its_models_and_pack(path):
     assert builder[0] == preset.id
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+@pytest.mark.parametrize("path", TASK_WORKFLOWS, ids=[p.stem for p in TASK_WORKFLOWS])
 def test_workflow_loads_and_offers_only_published_model_files(path):
     """Every download entry and every loader widget names a file under the name its repository publishes."""
     data = json.loads(path.read_text())
@@ -89,3 +91,19 @@ def test_local_names_of_a_lora_are_never_published_names():
     for preset in load_presets().values():
         assert preset.lora not in preset.lora_local_names and not published & set(preset.lora_local_names)
     assert load_presets()["film-storyboard"].lora == "film-storyboard.safetensors"
+
+
+# The compatibility guard keeps the snapshot equal to the source.
+SNAPSHOT = json.loads((ROOT / "schema" / "snapshot.json").read_text())["nodes"]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_every_node_of_ours_in_a_workflow_carries_one_widget_value_per_widget_input(path):
+    """Widget values are stored by position: one missing after a new input shifts every later value silently."""
+    for node in json.loads(path.read_text())["nodes"]:
+        schema = SNAPSHOT.get(node["type"])
+        if schema is None:
+            continue
+        widgets = [i for i in schema["inputs"] if i["widget"]]
+        expected = len(widgets) + sum(1 for i in widgets if i.get("control_after_generate"))
+        assert len(node["widgets_values"]) == expected, (node["type"], node["id"], node["widgets_values"])
