@@ -71,6 +71,12 @@ def check_arguments(options) -> list[str]:
     for url in options.server:
         if not url.startswith(("http://", "https://")):
             problems.append(f"--server {url}: give the address as http://HOST:PORT")
+    if options.server:
+        try:
+            import aiohttp  # noqa: F401
+        except ImportError:
+            problems.append("--server needs aiohttp to talk to ComfyUI: pip install aiohttp (ComfyUI's own "
+                            "requirements include it)")
     if len(set(options.server)) != len(options.server):
         problems.append("a --server is given twice")
     if in_process:
