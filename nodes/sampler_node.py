@@ -32,9 +32,11 @@ class InContextSampler(io.ComfyNode):
                 io.Image.Input("image", tooltip="The canvas from Panel Concatenate."),
                 io.Combo.Input("mode", options=list(MODES), default="masked",
                                tooltip="joint: generate every panel (text-only sets, the paper's strongest "
-                                       "setting). masked: the paper's method, references re-noised each step. "
-                                       "harmonized: masked plus resampling of the early steps so outputs and "
-                                       "references agree better (costs more evaluations). fill: for FLUX.1-Fill "
+                                       "setting). masked: the paper's method, references re-noised each step "
+                                       "with the starting noise (stock ComfyUI). consistent: references re-noised "
+                                       "with the noise the model sees in them, so outputs follow them better at "
+                                       "the same cost (and Fill models get them as conditioning too). harmonized: "
+                                       "masked plus resampling (costs more evaluations). fill: for FLUX.1-Fill "
                                        "models, references given as clean conditioning."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Noise seed; with batch_size > 1, canvas i uses seed + i."),

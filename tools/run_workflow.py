@@ -227,8 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("--server", action="append", default=[], metavar="URL",
                        help="a running ComfyUI (http://HOST:PORT); repeat for several")
     batch.add_argument("--in-flight", type=int, default=2, help="sets queued on each server at once (default 2)")
-    batch.add_argument("--timeout", type=float, default=600, help="seconds a set may take before its server is "
-                                                                 "given up (default 600)")
+    batch.add_argument("--timeout", type=float, default=600,
+                       help="seconds a set may take on a server, its wait in the server's queue included, before "
+                            "that server is given up (default 600)")
     options = parser.parse_args(argv)
     problems = check_arguments(options)
     if options.in_flight < 1:

@@ -52,7 +52,7 @@ def as_the_editor_loads(workflow: dict, classes: dict) -> tuple[dict, list[str]]
         for name, spec in node_inputs(classes[node["type"]]):
             if is_widget(spec):
                 options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-                default = options.get("default", spec[0][0] if isinstance(spec[0], list) else None)
+                default = options.get("default", (spec[0] or [None])[0] if isinstance(spec[0], list) else None)
                 if default is None and spec[0] == "COMBO":
                     default = (options.get("options") or [None])[0]
                 widgets.append((name, default))
