@@ -9,6 +9,9 @@ const BUILDER = "ICLoRA_JointPromptBuilder";
 const MAX_IMAGES = 8;
 const MAX_PANEL_TEXTS = 8;
 const IMAGE_INPUT = /^image_(\d+)$/;
+const PANEL_TEXT = /^panel_(\d+)$/;
+const CUSTOM_FIELD = /^custom_/;
+const CUSTOM = "custom";
 const DIAGRAM_HEIGHT = 120;
 const COLORS = { I: "#4682dc", O: "#f09628", empty: "#3a3d45" };
 
@@ -20,8 +23,13 @@ function widgetValue(node, name, fallback) {
 }
 
 // Mirrors nodes/layout.py (parse_order, grid_shape) for the preview; the backend stays the authority.
+// The separators are Python's \s (str.isspace) plus , and ;: JavaScript's \s differs (U+001C-U+001F, U+0085,
+// U+FEFF), and a tab or a newline must preview exactly as the backend parses it.
+const PY_SPACE = "\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+const ORDER_SEPARATORS = new RegExp(`[${PY_SPACE},;]`, "g");
+
 export function planLayout({ images, outputSlots, order, arrangement, rows, cols }) {
-  const letters = String(order || "").toUpperCase().replace(/[\s,;]/g, "").split("").filter(Boolean);
+  const letters = String(order || "").replace(ORDER_SEPARATORS, "").toUpperCase().split("");
   let roles;
   if (letters.length) {
     if (letters.some((l) => l !== "I" && l !== "O")) return { error: "order: use I and O only" };
@@ -122,10 +130,15 @@ function drawDiagram(node, ctx) {
   ctx.restore();
 }
 
+function linkedSource(node, inputName) {
+  const input = node.inputs?.find((i) => i.name === inputName);
+  if (input?.link == null) return null;
+  const link = node.graph?.links?.get?.(input.link) ?? node.graph?.links?.[input.link];
+  return link ? node.graph.getNodeById(link.origin_id) : null;
+}
+
 function builderPanelCount(node) {
-  const input = node.inputs?.find((i) => i.name === "layout");
-  const link = input?.link != null ? node.graph?.links?.[input.link] ?? node.graph?.links?.get?.(input.link) : null;
-  const source = link ? node.graph.getNodeById(link.origin_id) : null;
+  const source = linkedSource(node, "layout");
   if (source?.comfyClass === CONCAT || source?.type === CONCAT) {
     const plan = concatPlan(source);
     if (!plan.error) return plan.roles.length;
@@ -134,24 +147,152 @@ function builderPanelCount(node) {
   return preset ? preset.panel_count : MAX_PANEL_TEXTS;
 }
 
-function syncPanelTexts(node) {
-  const count = builderPanelCount(node);
-  if (node.__iclPanelCount === count) return;
-  node.__iclPanelCount = count;
+const NO_SIZE = () => ({ minHeight: 0, maxHeight: 0, minWidth: 0 });
+
+function setWidgetHidden(widget, hidden) {
+  widget.hidden = hidden;
+  if (widget.element) widget.element.style.display = hidden ? "none" : "";
+  // The classic layout still reserves a hidden DOM widget's minimum height: give it none while hidden.
+  if (widget.computeLayoutSize && !widget.__iclLayoutSize) widget.__iclLayoutSize = widget.computeLayoutSize;
+  if (widget.__iclLayoutSize) widget.computeLayoutSize = hidden ? NO_SIZE : widget.__iclLayoutSize;
+}
+
+// A caption on each text box, so the summary reads apart from the panel texts: the Vue node renderer shows
+// `label`; on the classic canvas, where a text box has no caption, it is drawn into the box's top-left corner.
+function captionTextBox(widget, caption, color) {
+  widget.label = caption;
+  const box = widget.element ?? widget.inputEl;
+  if (!box || box.tagName !== "TEXTAREA") return;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="240" height="14"><text x="0" y="10" ` +
+    `font-family="sans-serif" font-size="10" fill="${color}">${caption}</text></svg>`;
+  box.style.backgroundImage = `url("data:image/svg+xml,${encodeURIComponent(svg)}")`;
+  box.style.backgroundRepeat = "no-repeat";
+  box.style.backgroundPosition = "6px 3px";
+  box.style.paddingTop = "16px";
+  if (widget.name === "summary") box.style.borderLeft = `3px solid ${color}`;
+}
+
+function captionBuilder(node) {
   for (const widget of node.widgets || []) {
-    const match = widget.name.match(/^panel_(\d+)$/);
-    if (!match) continue;
-    widget.hidden = Number(match[1]) > count;
-    if (widget.element) widget.element.style.display = widget.hidden ? "none" : "";
-    // The layout still reserves a hidden DOM widget's minimum height in this frontend: give it none while hidden.
-    if (widget.computeLayoutSize && !widget.__iclLayoutSize) widget.__iclLayoutSize = widget.computeLayoutSize;
-    if (widget.__iclLayoutSize) {
-      widget.computeLayoutSize = widget.hidden ? () => ({ minHeight: 0, maxHeight: 0, minWidth: 0 })
-                                               : widget.__iclLayoutSize;
+    const match = widget.name.match(PANEL_TEXT);
+    if (widget.name === "summary") captionTextBox(widget, "summary: the whole set", "#8fd19e");
+    else if (match) captionTextBox(widget, `panel ${match[1]}`, "#9aa4b2");
+  }
+}
+
+// Show one text box per panel and the custom_* fields only for the custom preset. `keepHeight` (a loaded
+// workflow) keeps the saved height when it is tall enough; otherwise the height changes by what the shown or
+// hidden boxes need, so a node the user made taller stays that much taller.
+function syncBuilder(node, { keepHeight = node.__iclLoading } = {}) {
+  const count = builderPanelCount(node);
+  const custom = widgetValue(node, "preset", "") === CUSTOM;
+  const key = `${count}/${custom}`;
+  if (node.__iclKey === key) return;
+  const first = node.__iclKey === undefined;
+  const before = node.computeSize()[1];
+  node.__iclKey = key;
+  for (const widget of node.widgets || []) {
+    const match = widget.name.match(PANEL_TEXT);
+    if (match) setWidgetHidden(widget, Number(match[1]) > count);
+    else if (CUSTOM_FIELD.test(widget.name)) setWidgetHidden(widget, !custom);
+  }
+  const needed = node.computeSize()[1];
+  const height = keepHeight || first ? Math.max(keepHeight ? node.size[1] : 0, needed)
+                                     : Math.max(needed, node.size[1] + needed - before);
+  node.setSize([node.size[0], height]);
+  node.setDirtyCanvas(true, true);
+}
+
+function connectedBuilders(concat) {
+  const builders = [];
+  for (const output of concat.outputs || []) {
+    for (const id of output.links || []) {
+      const link = concat.graph?.links?.get?.(id) ?? concat.graph?.links?.[id];
+      const target = link ? concat.graph.getNodeById(link.target_id) : null;
+      if (target?.comfyClass === BUILDER || target?.type === BUILDER) builders.push(target);
     }
   }
-  node.setSize([node.size[0], node.computeSize()[1]]);
-  node.setDirtyCanvas(true, true);
+  return builders;
+}
+
+function refreshBuilders(concat) {
+  for (const builder of connectedBuilders(concat)) syncBuilder(builder);
+}
+
+// Run `after` whenever the user changes a widget (both renderers call the widget's callback).
+function onWidgetChange(node, after) {
+  for (const widget of node.widgets || []) {
+    const callback = widget.callback;
+    widget.callback = function () {
+      const result = callback?.apply(this, arguments);
+      after(widget);
+      return result;
+    };
+  }
+}
+
+function chain(prototype, method, after) {
+  const original = prototype[method];
+  prototype[method] = function () {
+    const result = original?.apply(this, arguments);
+    after.apply(this, arguments);
+    return result;
+  };
+}
+
+function extendConcat(nodeType) {
+  const computeSize = nodeType.prototype.computeSize;
+  nodeType.prototype.computeSize = function () {
+    const size = computeSize.apply(this, arguments);
+    size[1] += DIAGRAM_HEIGHT;
+    return size;
+  };
+  chain(nodeType.prototype, "onDrawForeground", function (ctx) {
+    drawDiagram(this, ctx);
+  });
+  chain(nodeType.prototype, "onConnectionsChange", function (side) {
+    if (side === LiteGraph.INPUT && !app.configuringGraph) {
+      syncImageInputs(this);
+      refreshBuilders(this);
+    }
+  });
+  chain(nodeType.prototype, "onConfigure", function () {
+    queueMicrotask(() => syncImageInputs(this));
+  });
+  chain(nodeType.prototype, "onNodeCreated", function () {
+    syncImageInputs(this);
+    onWidgetChange(this, () => {
+      refreshBuilders(this);
+      this.setDirtyCanvas(true, true);
+    });
+  });
+}
+
+function extendBuilder(nodeType) {
+  chain(nodeType.prototype, "onDrawForeground", function () {
+    syncBuilder(this);  // cheap: only acts when the panel count or the preset changed
+  });
+  chain(nodeType.prototype, "onConnectionsChange", function (side) {
+    if (side === LiteGraph.INPUT && !app.configuringGraph) syncBuilder(this);
+  });
+  chain(nodeType.prototype, "onConfigure", function () {
+    // A loaded workflow keeps its saved height. Its panel count is known once the whole graph (the linked
+    // layout) is configured; the editor may draw before that, so every sync until then keeps the height too.
+    this.__iclKey = undefined;
+    this.__iclLoading = true;
+    queueMicrotask(() => {
+      this.__iclKey = undefined;
+      syncBuilder(this);
+      this.__iclLoading = false;
+    });
+  });
+  chain(nodeType.prototype, "onNodeCreated", function () {
+    captionBuilder(this);
+    syncBuilder(this);
+    onWidgetChange(this, (widget) => {
+      if (widget.name === "preset") syncBuilder(this);
+    });
+  });
 }
 
 app.registerExtension({
@@ -163,49 +304,15 @@ app.registerExtension({
     } catch (error) {
       console.warn("In-Context LoRA Panels: presets unavailable, showing every panel box", error);
     }
-    for (const node of app.graph?._nodes || []) if (node.comfyClass === BUILDER) syncPanelTexts(node);
+    for (const node of app.graph?._nodes || []) {
+      if (node.comfyClass !== BUILDER) continue;
+      node.__iclKey = undefined;
+      syncBuilder(node, { keepHeight: true });
+    }
   },
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    if (nodeData.name === CONCAT) {
-      const computeSize = nodeType.prototype.computeSize;
-      nodeType.prototype.computeSize = function (out) {
-        const size = computeSize.apply(this, arguments);
-        size[1] += DIAGRAM_HEIGHT;
-        return size;
-      };
-      const onDrawForeground = nodeType.prototype.onDrawForeground;
-      nodeType.prototype.onDrawForeground = function (ctx) {
-        onDrawForeground?.apply(this, arguments);
-        drawDiagram(this, ctx);
-      };
-      const onConnectionsChange = nodeType.prototype.onConnectionsChange;
-      nodeType.prototype.onConnectionsChange = function (side, slot, connected) {
-        onConnectionsChange?.apply(this, arguments);
-        if (side === LiteGraph.INPUT && !app.configuringGraph) syncImageInputs(this);
-      };
-      const onConfigure = nodeType.prototype.onConfigure;
-      nodeType.prototype.onConfigure = function () {
-        onConfigure?.apply(this, arguments);
-        queueMicrotask(() => syncImageInputs(this));
-      };
-      const onNodeCreated = nodeType.prototype.onNodeCreated;
-      nodeType.prototype.onNodeCreated = function () {
-        onNodeCreated?.apply(this, arguments);
-        syncImageInputs(this);
-      };
-    }
-    if (nodeData.name === BUILDER) {
-      const onDrawForeground = nodeType.prototype.onDrawForeground;
-      nodeType.prototype.onDrawForeground = function () {
-        onDrawForeground?.apply(this, arguments);
-        syncPanelTexts(this);  // cheap: only acts when the panel count changed
-      };
-      const onNodeCreated = nodeType.prototype.onNodeCreated;
-      nodeType.prototype.onNodeCreated = function () {
-        onNodeCreated?.apply(this, arguments);
-        syncPanelTexts(this);
-      };
-    }
+    if (nodeData.name === CONCAT) extendConcat(nodeType);
+    if (nodeData.name === BUILDER) extendBuilder(nodeType);
   },
 });
 

@@ -64,7 +64,7 @@ def build_training(cnr_id: str, version: str) -> dict:
 
     dataset = g.node("ICLoRA_PanelSetDataset", (400, 80), (340, 640),
                      [DATASET_FOLDER, "auto", "custom", "", "[MY-TASK]", "This {count}-panel image", "geometry",
-                      "row", 0, 0, 0, 0, "crop", "color", "#808080", 4.0, 3.5, False],
+                      "row", 0, 0, 0, 0, "crop", "color", "#808080", 4.0, 3.5, False, "preset"],
                      [("latents", "LATENT"), ("positive", "CONDITIONING"), ("preview", "IMAGE"),
                       ("report", "STRING"), ("dataset", "ICLORA_PANEL_SET")], ours=True)
     g.link(vae, 0, dataset, "vae", "VAE")
@@ -98,7 +98,7 @@ def build_training(cnr_id: str, version: str) -> dict:
     texts = ["the first panel of the new set", "the second panel, continuing the first"] + [""] * 6
     builder = g.node("ICLoRA_JointPromptBuilder", (1560, 80), (420, 700),
                      ["custom", "shows a new example of my task", *texts, "", 3.5, "[MY-TASK]",
-                      "This {count}-panel image", "geometry"],
+                      "This {count}-panel image", "geometry", "preset"],
                      [("prompt", "STRING"), ("conditioning", "CONDITIONING"), ("panel_texts", "STRING"),
                       ("warnings", "STRING")], ours=True)
     g.link(concat, 1, builder, "layout", "ICLORA_PANEL_LAYOUT")

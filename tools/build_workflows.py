@@ -24,6 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "workflows"
 PRESETS_JSON = ROOT / "nodes" / "presets.json"
 REFERENCE_IMAGE = "example.png"  # ships in every ComfyUI's input folder
+# How a workflow opens: the whole graph (2060 x 1090 canvas units, the note top left) in a 1600 x 1000 window
+# beside the editor's side bar and top bar, above the zoom below which the editor stops drawing node contents (0.6).
+VIEW_SCALE = 0.7
+VIEW_OFFSET = (90, 85)
 
 
 def load_presets():
@@ -84,7 +88,7 @@ class Graph:
         workflow_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"in-context-lora-panels/{name}"))  # stable per file
         return {"id": workflow_id, "revision": 0, "last_node_id": len(self.nodes), "last_link_id": len(self.links),
                 "nodes": self.nodes, "links": self.links, "groups": self.groups, "config": {},
-                "extra": {"ds": {"scale": 0.75, "offset": [40, 40]}}, "version": 0.4, "models": models}
+                "extra": {"ds": {"scale": VIEW_SCALE, "offset": list(VIEW_OFFSET)}}, "version": 0.4, "models": models}
 
 
 def workflow_name(preset, with_reference: bool) -> str:
@@ -99,39 +103,40 @@ def build(preset, with_reference: bool, cnr_id: str, version: str) -> dict:
     example = preset.example
     lora = lora_file(preset)
 
-    unet = g.node("UNETLoader", (20, 80), (320, 82), ["flux1-dev.safetensors", "default"], [("MODEL", "MODEL")])
-    lora_node = g.node("LoraLoaderModelOnly", (20, 200), (320, 82), [lora, 1.0], [("MODEL", "MODEL")],
+    unet = g.node("UNETLoader", (20, 570), (320, 82), ["flux1-dev.safetensors", "default"], [("MODEL", "MODEL")])
+    lora_node = g.node("LoraLoaderModelOnly", (20, 690), (320, 82), [lora, 1.0], [("MODEL", "MODEL")],
                        title=f"{preset.display_name} LoRA")
     g.link(unet, 0, lora_node, "model", "MODEL")
-    clip = g.node("DualCLIPLoader", (20, 320), (320, 130),
+    clip = g.node("DualCLIPLoader", (20, 810), (320, 130),
                   ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux", "default"], [("CLIP", "CLIP")])
-    vae = g.node("VAELoader", (20, 490), (320, 60), ["ae.safetensors"], [("VAE", "VAE")])
-    g.group("1. Models", (0, 0, 360, 580), "#3f789e")
+    vae = g.node("VAELoader", (20, 1000), (320, 60), ["ae.safetensors"], [("VAE", "VAE")])
+    g.group("1. Models", (0, 490, 360, 600), "#3f789e")
 
-    concat = g.node("ICLoRA_PanelConcatenate", (400, 80), (320, 520),
+    concat = g.node("ICLoRA_PanelConcatenate", (400, 60), (320, 520),
                     [count - 1 if with_reference else count, "", preset.arrangement,
                      rows if preset.arrangement == "grid" else 0, cols if preset.arrangement == "grid" else 0,
                      panel_w, panel_h, "crop", "color", "#808080", "color", 4.0],
                     [("canvas", "IMAGE"), ("layout", "ICLORA_PANEL_LAYOUT"), ("report", "STRING")], ours=True)
     if with_reference:
-        image = g.node("LoadImage", (400, 640), (320, 320), [REFERENCE_IMAGE, "image"],
+        image = g.node("LoadImage", (400, 640), (320, 380), [REFERENCE_IMAGE, "image"],
                        [("IMAGE", "IMAGE"), ("MASK", "MASK")], title="Reference (panel 1)")
         g.link(image, 0, concat, "image_1", "IMAGE")
-    g.group("2. Canvas", (380, 0, 360, 1000 if with_reference else 640), "#8a8a3f")
+    g.group("2. Canvas", (380, 0, 360, 1060 if with_reference else 620), "#8a8a3f")
 
     texts = list(example["panels"]) + [""] * (8 - len(example["panels"]))
-    builder = g.node("ICLoRA_JointPromptBuilder", (780, 80), (420, 900),
+    builder = g.node("ICLoRA_JointPromptBuilder", (780, 60), (420, 900),
                      [preset.id, example["summary"], *texts, example.get("names", ""), 3.5, "",
                       "This {count}-panel image", "geometry", "preset"],
                      [("prompt", "STRING"), ("conditioning", "CONDITIONING"), ("panel_texts", "STRING"),
                       ("warnings", "STRING")], ours=True)
     g.link(concat, 1, builder, "layout", "ICLORA_PANEL_LAYOUT")
     g.link(clip, 0, builder, "clip", "CLIP")
-    zero = g.node("ConditioningZeroOut", (780, 1010), (320, 30), [], [("CONDITIONING", "CONDITIONING")])
+    zero = g.node("ConditioningZeroOut", (1260, 920 if with_reference else 700), (320, 30), [],
+                  [("CONDITIONING", "CONDITIONING")])
     g.link(builder, 1, zero, "conditioning", "CONDITIONING")
-    g.group("3. Prompt: describe every panel", (760, 0, 460, 1080), "#3f8a5a")
+    g.group("3. Prompt: describe every panel", (760, 0, 460, 1000), "#3f8a5a")
 
-    sampler = g.node("ICLoRA_InContextSampler", (1260, 80), (340, 520),
+    sampler = g.node("ICLoRA_InContextSampler", (1260, 60), (340, 520),
                      ["consistent" if with_reference else "joint", 0, "randomize", 20, 1.0, "euler", "simple", 1.0,
                       3, 1.0, 1.0, 0, True, 0, 1],
                      [("image", "IMAGE"), ("latent", "LATENT"), ("report", "STRING")], ours=True)
@@ -141,21 +146,21 @@ def build(preset, with_reference: bool, cnr_id: str, version: str) -> dict:
     g.link(vae, 0, sampler, "vae", "VAE")
     g.link(concat, 0, sampler, "image", "IMAGE")
     if with_reference:
-        mask = g.node("ICLoRA_OutputSlotMask", (1260, 640), (340, 130), ["", 0, 0, False], [("mask", "MASK")],
+        mask = g.node("ICLoRA_OutputSlotMask", (1260, 680), (340, 130), ["", 0, 0, False], [("mask", "MASK")],
                       ours=True)
         g.link(concat, 1, mask, "layout", "ICLORA_PANEL_LAYOUT")
         g.link(mask, 0, sampler, "mask", "MASK")
     g.link(concat, 1, sampler, "layout", "ICLORA_PANEL_LAYOUT")
 
-    split = g.node("ICLoRA_PanelSplit", (1640, 80), (300, 130),
+    split = g.node("ICLoRA_PanelSplit", (1640, 60), (300, 130),
                    ["output slots" if with_reference else "all", "", False], [("panels", "IMAGE")], ours=True)
     g.link(sampler, 0, split, "image", "IMAGE")
     g.link(concat, 1, split, "layout", "ICLORA_PANEL_LAYOUT")
-    save = g.node("SaveImage", (1640, 260), (400, 400), [f"iclora/{preset.id}"], [])
+    save = g.node("SaveImage", (1640, 260), (400, 280), [f"iclora/{preset.id}"], [])
     g.link(split, 0, save, "images", "IMAGE")
-    preview = g.node("PreviewImage", (1640, 700), (400, 400), [], [], title="Whole canvas")
+    preview = g.node("PreviewImage", (1640, 590), (400, 230), [], [], title="Whole canvas")
     g.link(sampler, 0, preview, "images", "IMAGE")
-    g.group("4. Sample and save", (1240, 0, 820, 1140), "#a1309b")
+    g.group("4. Sample and save", (1240, 0, 820, 1000), "#a1309b")
 
     how = ("Replace the reference in **Reference (panel 1)** with your own image; the other panels are generated. "
            "Mode `consistent` keeps outputs closer to the reference than the paper's `masked` at the same "
@@ -173,27 +178,41 @@ def build(preset, with_reference: bool, cnr_id: str, version: str) -> dict:
             f"(models/loras, from ali-vilab/In-Context-LoRA"
             + (f"; if yours is named {' or '.join(f'`{n}`' for n in preset.lora_local_names)}, pick it in the "
                "LoRA loader" if preset.lora_local_names else "") + ").")
-    g.node("MarkdownNote", (400, 1060 if with_reference else 700), (340, 360), [note], [], title="How to use")
+    g.node("MarkdownNote", (20, 60), (340, 400), [note], [], title="How to use")  # top left: read first
 
     return g.to_dict(workflow_name(preset, with_reference), model_files(preset))
 
 
 def thumbnail(preset, with_reference: bool, path: Path) -> None:
-    """The canvas at a glance: blue = your reference, orange = generated."""
-    from PIL import Image, ImageDraw
+    """The task at a glance: its name, its canvas shape, blue = your reference, orange = generated, each panel
+    labelled with the task's marker (several tasks share a 2 x 2 grid; the names and markers tell them apart)."""
+    from iclora_pack.nodes.prompts import panel_markers
+    from PIL import Image, ImageDraw, ImageFont
 
     rows, cols = preset.grid
-    scale = 360 / max(preset.canvas)
+    side = 400
+    scale = min((side - 40) / preset.canvas[0], (side - 110) / preset.canvas[1])
     width, height = int(preset.canvas[0] * scale), int(preset.canvas[1] * scale)
-    image = Image.new("RGB", (width + 40, height + 40), (28, 30, 36))
+    image = Image.new("RGB", (side, side), (28, 30, 36))
     draw = ImageDraw.Draw(image)
+    draw.text((side // 2, 26), preset.display_name, fill=(235, 235, 240), anchor="mm",
+              font=ImageFont.load_default(size=26))
+    draw.text((side // 2, 58), "text only" if not with_reference else "with a reference (blue)",
+              fill=(160, 165, 175), anchor="mm", font=ImageFont.load_default(size=17))
+    x0, y0 = (side - width) // 2, 80 + (side - 90 - height) // 2
     pw, ph = width // cols, height // rows
-    for i in range(rows * cols):
+    markers = panel_markers(preset, rows, cols, preset.panel_count)
+    for i in range(preset.panel_count):
         r, c = divmod(i, cols)
         color = (70, 130, 220) if with_reference and i == 0 else (240, 150, 40)
-        draw.rounded_rectangle([20 + c * pw + 4, 20 + r * ph + 4, 20 + (c + 1) * pw - 4, 20 + (r + 1) * ph - 4],
-                               10, fill=color)
-    image.save(path, quality=85)
+        box = [x0 + c * pw + 4, y0 + r * ph + 4, x0 + (c + 1) * pw - 4, y0 + (r + 1) * ph - 4]
+        draw.rounded_rectangle(box, 10, fill=color)
+        size = 14
+        while size > 8 and draw.textlength(markers[i], font=ImageFont.load_default(size=size)) > box[2] - box[0] - 8:
+            size -= 1
+        draw.text(((box[0] + box[2]) // 2, (box[1] + box[3]) // 2), markers[i], fill=(16, 17, 20), anchor="mm",
+                  font=ImageFont.load_default(size=size))
+    image.save(path, quality=88)
 
 
 def write_workflows(out: Path, thumbnails: bool = True) -> list[Path]:

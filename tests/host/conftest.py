@@ -16,11 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import comfy_inprocess
+import editor_session
 import pytest
 from comfy_inprocess import RecordingServer
 from pack_facts import PACK_FOLDER_NAME, SKIP_REASON
 
-__all__ = ["ComfyHost", "RecordingServer", "comfy"]
+__all__ = ["ComfyHost", "RecordingServer", "comfy", "editor_servers", "server"]
+
+# Fixtures for the browser tests (and any host test that needs a real ComfyUI server): one server per frontend.
+editor_servers = editor_session.editor_servers
+server = editor_session.server
 
 
 class LogCollector(logging.Handler):

@@ -277,7 +277,7 @@ def test_consistent_on_a_fill_model_gives_it_the_references_as_clean_conditionin
     ({"mode": "fill"}, "mode 'fill' needs a FLUX.1-Fill model (image input of 96 channels); this model takes 16"),
     ({"mode": "consistent", "mask": torch.ones(1, 64, 128)}, "mode 'consistent' has no reference to keep"),
     ({"mode": "masked", "mask": None, "layout": None}, "Connect the mask from Output Slot Mask or the layout"),
-    ({"image": torch.rand(1, 64, 96, 3)}, "the canvas is 96x64 but the layout expects 128x64"),
+    ({"image": torch.rand(1, 64, 96, 3)}, "the canvas is 96x64 px but the layout describes a 128x64 px canvas"),
     ({"sampler_name": "nope"}, "(input 'sampler_name')"),
 ])
 def test_bad_inputs_are_refused_with_the_node_input_and_fix(kit, overrides, message):

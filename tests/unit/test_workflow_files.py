@@ -91,3 +91,19 @@ def test_local_names_of_a_lora_are_never_published_names():
     for preset in load_presets().values():
         assert preset.lora not in preset.lora_local_names and not published & set(preset.lora_local_names)
     assert load_presets()["film-storyboard"].lora == "film-storyboard.safetensors"
+
+
+# The compatibility guard keeps the snapshot equal to the source.
+SNAPSHOT = json.loads((ROOT / "schema" / "snapshot.json").read_text())["nodes"]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_every_node_of_ours_in_a_workflow_carries_one_widget_value_per_widget_input(path):
+    """Widget values are stored by position: one missing after a new input shifts every later value silently."""
+    for node in json.loads(path.read_text())["nodes"]:
+        schema = SNAPSHOT.get(node["type"])
+        if schema is None:
+            continue
+        widgets = [i for i in schema["inputs"] if i["widget"]]
+        expected = len(widgets) + sum(1 for i in widgets if i.get("control_after_generate"))
+        assert len(node["widgets_values"]) == expected, (node["type"], node["id"], node["widgets_values"])
