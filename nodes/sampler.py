@@ -67,8 +67,9 @@ class _ConsistentReferences:
     `refine` steps may take one extra evaluation that re-estimates that noise before the step.
     """
 
-    def __init__(self, model_k, flow: bool, refine_above: float, on_evaluation):
+    def __init__(self, model_k, flow: bool, refine_above: float, on_evaluation, guidance: float = 1.0):
         self._k = model_k
+        self._guidance = guidance
         self._flow = flow
         self._refine_above = refine_above
         self._on_evaluation = on_evaluation
@@ -90,6 +91,8 @@ class _ConsistentReferences:
         clean = self._k.latent_image
         base = self._k.inner_model.inner_model
         passes = 2 if float(sigma.max()) > self._refine_above else 1
+        if passes == 2 and self._guidance != 1.0:
+            return self._guided(x, sigma, denoise_mask, keep, model_options, seed)
         for _ in range(passes):
             noise = self._k.noise if self._noise is None else self._noise
             x_in = x * denoise_mask + base.scale_latent_inpaint(x=x, sigma=sigma, noise=noise,
@@ -98,6 +101,22 @@ class _ConsistentReferences:
             if float(sigma.min()) > 0.0:
                 self._noise = noise_estimate(x_in, denoised, sigma, self._flow)
         return denoised * denoise_mask + clean * keep
+
+    def _guided(self, x, sigma, denoise_mask, keep, model_options, seed):
+        """Reference guidance: the step's prediction with the references visible, pushed away from the one with
+        the references hidden (pure noise at this level), by `guidance`; like image guidance in InstructPix2Pix."""
+        clean = self._k.latent_image
+        base = self._k.inner_model.inner_model
+        noise = self._k.noise if self._noise is None else self._noise
+        x_in = x * denoise_mask + base.scale_latent_inpaint(x=x, sigma=sigma, noise=noise, latent_image=clean) * keep
+        hidden = x * denoise_mask + base.scale_latent_inpaint(x=x, sigma=sigma, noise=noise,
+                                                              latent_image=torch.zeros_like(clean)) * keep
+        seen = self._evaluate(x_in, sigma, model_options, seed)
+        blind = self._evaluate(hidden, sigma, model_options, seed)
+        if float(sigma.min()) > 0.0:
+            self._noise = noise_estimate(x_in, seen, sigma, self._flow)
+        guided = blind + self._guidance * (seen - blind)
+        return guided * denoise_mask + clean * keep
 
     def __getattr__(self, name):
         return getattr(self._k, name)
@@ -112,7 +131,7 @@ def is_fill_model(model) -> bool:
 
 
 def make_sampler(sampler_name: str, mode: str, repeats: int, fraction: float, flow: bool, seed: int,
-                 on_evaluation, refine_above: float = float("inf")) -> comfy.samplers.KSAMPLER:
+                 on_evaluation, refine_above: float = float("inf"), guidance: float = 1.0) -> comfy.samplers.KSAMPLER:
     """ComfyUI's sampler for `sampler_name`, counted; in harmonized mode each of the first steps is taken
     `repeats` times, renoising the whole canvas back up between takes (RePaint-style resampling); in consistent
     mode the references are re-noised with the model's own noise estimate (`_ConsistentReferences`)."""
@@ -120,7 +139,7 @@ def make_sampler(sampler_name: str, mode: str, repeats: int, fraction: float, fl
 
     def run(model, x, sigmas, extra_args=None, callback=None, disable=None, **options):
         if mode == "consistent":
-            counted = _ConsistentReferences(model, flow, refine_above, on_evaluation)
+            counted = _ConsistentReferences(model, flow, refine_above, on_evaluation, guidance)
         else:
             counted = _CountingModel(model, on_evaluation)
         extra_args = dict(extra_args or {})
@@ -168,6 +187,7 @@ class SamplerSettings:
     resample_count: int = 3
     resample_fraction: float = 1.0
     refine_fraction: float = 0.0
+    reference_guidance: float = 1.0
     reference_strength: float = 1.0
     seam_feather: int = 0
     paste_references: bool = True
@@ -213,7 +233,7 @@ def sample_latent(model, positive, negative, latent: torch.Tensor, noise: torch.
     refined = refined_steps(steps, s.refine_fraction)
     refine_above = float(sigmas[refined]) if refined > 0 else float("inf")
     sampler = make_sampler(s.sampler_name, s.mode, s.resample_count, s.resample_fraction, is_flow_model(model),
-                           s.seed, on_evaluation, refine_above=refine_above)
+                           s.seed, on_evaluation, refine_above=refine_above, guidance=s.reference_guidance)
     samples = comfy.sample.sample_custom(model, noise, s.cfg, sampler, sigmas, positive, negative, latent,
                                          noise_mask=noise_mask, callback=None, disable_pbar=True, seed=s.seed)
     return LatentResult(samples, evaluations, planned)

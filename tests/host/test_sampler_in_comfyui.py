@@ -231,6 +231,15 @@ def test_consistent_refinement_adds_one_counted_evaluation_per_refined_step(kit,
     assert not torch.equal(result.latent["samples"], plain.latent["samples"])
 
 
+def test_reference_guidance_takes_a_second_counted_evaluation_on_refined_steps(kit, counter):
+    guided = run_settings(kit, model=counter.model, mode="consistent", steps=6, refine_fraction=0.5,
+                          reference_guidance=2.0)
+    assert counter.evaluations == 9 and counter.progress == 9
+    refined = run_settings(kit, mode="consistent", steps=6, refine_fraction=0.5)
+    assert not torch.equal(guided.latent["samples"], refined.latent["samples"])
+    assert torch.equal(guided.images[:, :, :64], kit["canvas"][:, :, :64])
+
+
 def test_consistent_batch_uses_one_seed_per_canvas(kit):
     images, latent, report = run_sampler(kit, mode="consistent", batch_size=2)
     _, second, _ = run_sampler(kit, mode="consistent", seed=12)
