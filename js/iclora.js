@@ -91,11 +91,11 @@ function syncImageInputs(node) {
   node.setDirtyCanvas(true, true);
 }
 
-function drawDiagram(node, ctx) {
+function drawDiagram(node, ctx, y, fullWidth) {
   if (node.flags?.collapsed) return;
   const plan = concatPlan(node);
-  const top = node.size[1] - DIAGRAM_HEIGHT + 8;
-  const width = node.size[0] - 20;
+  const top = y + 8;
+  const width = fullWidth - 20;
   const height = DIAGRAM_HEIGHT - 16;
   ctx.save();
   ctx.font = "11px sans-serif";
@@ -149,12 +149,25 @@ function builderPanelCount(node) {
 
 const NO_SIZE = () => ({ minHeight: 0, maxHeight: 0, minWidth: 0 });
 
+const NO_HEIGHT = () => [0, -4];  // the classic layout adds 4 px under each widget
+
 function setWidgetHidden(widget, hidden) {
   widget.hidden = hidden;
   if (widget.element) widget.element.style.display = hidden ? "none" : "";
-  // The classic layout still reserves a hidden DOM widget's minimum height: give it none while hidden.
+  // Frontend 1.27 still lays out hidden widgets (a DOM widget at its minimum height, any other at a row's
+  // height): give them none while hidden. Newer frontends skip hidden widgets and never ask.
   if (widget.computeLayoutSize && !widget.__iclLayoutSize) widget.__iclLayoutSize = widget.computeLayoutSize;
-  if (widget.__iclLayoutSize) widget.computeLayoutSize = hidden ? NO_SIZE : widget.__iclLayoutSize;
+  if (widget.__iclLayoutSize) {
+    widget.computeLayoutSize = hidden ? NO_SIZE : widget.__iclLayoutSize;
+  } else if (hidden) {
+    if (!("__iclComputeSize" in widget)) {
+      widget.__iclComputeSize = Object.hasOwn(widget, "computeSize") ? widget.computeSize : undefined;
+    }
+    widget.computeSize = NO_HEIGHT;
+  } else if ("__iclComputeSize" in widget) {
+    if (widget.__iclComputeSize) widget.computeSize = widget.__iclComputeSize;
+    else delete widget.computeSize;
+  }
 }
 
 // A caption on each text box, so the summary reads apart from the panel texts: the Vue node renderer shows
@@ -240,31 +253,44 @@ function chain(prototype, method, after) {
   };
 }
 
-function extendConcat(nodeType) {
-  const computeSize = nodeType.prototype.computeSize;
-  nodeType.prototype.computeSize = function () {
-    const size = computeSize.apply(this, arguments);
-    size[1] += DIAGRAM_HEIGHT;
-    return size;
-  };
-  chain(nodeType.prototype, "onDrawForeground", function (ctx) {
-    drawDiagram(this, ctx);
+// The layout drawing is a custom widget (draw + computeSize, not saved, not sent): the classic canvas draws it
+// among the widgets, and the Vue node renderer draws such a widget into a canvas of its own.
+function addLayoutPreview(node) {
+  const preview = node.addCustomWidget({
+    name: "layout_preview",
+    type: "iclora_layout_preview",
+    value: "",
+    serialize: false,
+    options: { serialize: false },
+    computeSize: (width) => [width, DIAGRAM_HEIGHT],
+    draw: (ctx, owner, width, y) => drawDiagram(owner, ctx, y, width),
   });
+  node.__iclPreview = preview;
+}
+
+function redrawPreview(node) {
+  node.__iclPreview?.triggerDraw?.();  // the Vue renderer's redraw hook; the classic canvas redraws when dirty
+  node.setDirtyCanvas(true, true);
+}
+
+function extendConcat(nodeType) {
   chain(nodeType.prototype, "onConnectionsChange", function (side) {
     if (side === LiteGraph.INPUT && !app.configuringGraph) {
       syncImageInputs(this);
       refreshBuilders(this);
+      redrawPreview(this);
     }
   });
   chain(nodeType.prototype, "onConfigure", function () {
     queueMicrotask(() => syncImageInputs(this));
   });
   chain(nodeType.prototype, "onNodeCreated", function () {
-    syncImageInputs(this);
     onWidgetChange(this, () => {
       refreshBuilders(this);
-      this.setDirtyCanvas(true, true);
+      redrawPreview(this);
     });
+    addLayoutPreview(this);
+    syncImageInputs(this);
   });
 }
 

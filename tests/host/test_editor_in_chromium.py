@@ -19,6 +19,7 @@ from pack_facts import OUR_NODE_IDS, PACK_FOLDER_NAME, skip_without_comfyui
 
 skip_without_comfyui()
 
+import editor_session  # noqa: E402
 from editor_session import (  # noqa: E402  (after the module-level skip)
     CHROMIUM,
     NO_NEWER_FRONTEND,
@@ -29,6 +30,8 @@ from editor_session import (  # noqa: E402  (after the module-level skip)
     offers_vue_nodes,
     placeholder_models,
 )
+
+server = editor_session.server  # other browser test modules take EditorSession, get_json and this fixture from here
 
 if not CHROMIUM:
     pytest.skip("browser tests skipped: no Chromium binary (install Debian's chromium or set CHROMIUM_PATH)",
@@ -238,11 +241,12 @@ def assert_opens_readable(page, editor: Editor, path: Path, workflow: dict) -> N
     boxes = page.evaluate(BUILDER_BOXES, editor.vue_nodes)
     # the classic canvas keeps the saved height; the Vue renderer sizes a node to its DOM content, a little less
     assert boxes["height"] >= saved["size"][1] * (0.9 if editor.vue_nodes else 1), (name, boxes)
-    from iclora_pack.nodes.prompts import load_presets
-
-    panels = load_presets()[saved["widgets_values"][0]].panel_count
+    concat = next(n for n in workflow["nodes"] if n["type"] == "ICLoRA_PanelConcatenate")
+    panels = concat["widgets_values"][0] + sum(1 for i in concat["inputs"] if i["name"].startswith("image_"))
     shown_panels = [w for w in boxes["shown"] if re.fullmatch(r"panel_\d+", w)]
-    assert len(shown_panels) == panels and not any(w.startswith("custom_") for w in boxes["shown"]), boxes
+    custom = saved["widgets_values"][0] == "custom"
+    assert len(shown_panels) == panels, boxes
+    assert any(w.startswith("custom_") for w in boxes["shown"]) == custom, boxes
     assert len(boxes["heights"]) == panels + 1 and min(boxes["heights"]) >= 60, (name, boxes["heights"])
 
 
@@ -259,7 +263,7 @@ def test_every_shipped_workflow_loads_with_its_widget_values_and_offers_its_mode
             loaded = load_workflow(page, workflow)
             page.wait_for_timeout(300)
             assert page.get_by_text("Invalid workflow").count() == 0, f"{path.name}: the editor rejected its schema"
-            assert page.get_by_text(MISSING_MODELS).count() >= 1, path.name  # offered from the workflow's list
+            page.get_by_text(MISSING_MODELS).first.wait_for(timeout=10_000)  # offered from the workflow's list
             dismiss_dialogs(page)
             by_id = {str(n["id"]): n for n in loaded}  # newer frontends keep node ids as strings
             assert len(loaded) == len(workflow["nodes"]), path.name
@@ -281,6 +285,11 @@ def test_every_shipped_workflow_opens_readable_at_common_window_sizes(editor, ed
     with placeholder_models(served, list(workflows.values())), sync_api.sync_playwright() as playwright:
         session, _ = editor.open(playwright, editor_servers, 1600, 1000)
         page = session.page
+        hero = PACK_ROOT / "workflows" / "font-design-reference.json"
+        if editor.frontend.root is None and not editor.vue_nodes:  # the README's picture: a fresh editor, one tab
+            load_workflow(page, workflows[hero])
+            page.wait_for_timeout(600)
+            page.screenshot(path=str(served["shots"] / "hero-font-design-reference.png"))
         for path, workflow in workflows.items():
             for width, height in ((1600, 1000), (1920, 1080)):
                 page.set_viewport_size({"width": width, "height": height})
