@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args()
     load_comfy()
-    from iclora_pack.nodes.sampler import make_noise, sample_latent
+    from iclora_pack.nodes.sampler import SamplerSettings, make_noise, sample_latent
 
     tau = options.tau
     model = oracle_model(tau)
@@ -106,22 +106,27 @@ def main() -> None:
     cond = [[torch.zeros(1, 1, 8), {}]]
     noise = make_noise(latent, options.seed + 1, 1)
 
-    runs = [("joint", 1, 0.0), ("masked", 1, 0.0), ("harmonized", 4, 0.5), ("harmonized", 2, 1.0),
-            ("harmonized", 3, 1.0), ("harmonized", 4, 1.0), ("harmonized", 8, 1.0)]
+    runs = [("joint", 1, 0.0, 1.0), ("masked", 1, 0.0, 1.0), ("consistent", 1, 0.0, 1.0),
+            ("consistent", 1, 0.25, 1.0), ("consistent", 1, 0.5, 1.0), ("consistent", 1, 0.5, 1.5),
+            ("consistent", 1, 0.5, 2.0), ("harmonized", 4, 0.5, 1.0), ("harmonized", 2, 1.0, 1.0),
+            ("harmonized", 3, 1.0, 1.0), ("harmonized", 4, 1.0, 1.0), ("harmonized", 8, 1.0, 1.0)]
     print(f"oracle: {options.canvases} canvases, {options.steps} euler steps, tau = {tau}; exact conditional "
           f"residual: mean 0, std {tau}")
-    print(f"{'mode':<12}{'r':>3}{'fraction':>10}{'evals':>8}{'x cost':>8}{'mean':>9}{'std/tau':>9}{'KL':>9}")
+    print(f"{'mode':<12}{'r':>3}{'fraction':>10}{'guide':>7}{'evals':>8}{'x cost':>8}{'mean':>9}{'std/tau':>9}"
+          f"{'KL':>9}")
     baseline = None
-    for mode, repeats, fraction in runs:
-        result = sample_latent(model, cond, cond, latent, noise, None if mode == "joint" else mask, mode,
-                               options.seed, options.steps, 1.0, "euler", "simple", 1.0, repeats, fraction)
+    for mode, repeats, fraction, guidance in runs:
+        settings = SamplerSettings(mode=mode, seed=options.seed, steps=options.steps, resample_count=repeats,
+                                   resample_fraction=fraction, refine_fraction=fraction,
+                                   reference_guidance=guidance)
+        result = sample_latent(model, cond, cond, latent, noise, None if mode == "joint" else mask, settings)
         out = result.samples
         half = shape[3] // 2
         residual = (out[..., half:] - out[..., :half]).double()
         mean, std = float(residual.mean()), float(residual.std())
         evaluations = result.evaluations
         baseline = baseline or evaluations
-        print(f"{mode:<12}{repeats:>3}{fraction:>10.2f}{evaluations:>8}{evaluations / baseline:>8.1f}"
+        print(f"{mode:<12}{repeats:>3}{fraction:>10.2f}{guidance:>7.1f}{evaluations:>8}{evaluations / baseline:>8.1f}"
               f"{mean:>9.4f}{std / tau:>9.3f}{kl_to_exact(mean, std, tau):>9.4f}")
 
 

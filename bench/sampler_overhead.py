@@ -64,11 +64,12 @@ def stock(kit, canvas, mask, steps):
 
 
 def ours(kit, canvas, mask, steps):
-    from iclora_pack.nodes.sampler import run_in_context_sampler
+    from iclora_pack.nodes.sampler import SamplerSettings, run_in_context_sampler
 
     _, model, vae, positive, negative = kit
-    return run_in_context_sampler(model, positive, negative, vae, canvas, mask, None, "masked", 1, steps, 1.0,
-                                  "euler", "simple").images
+    settings = SamplerSettings(mode="masked", seed=1, steps=steps)
+    return run_in_context_sampler(model=model, positive=positive, negative=negative, vae=vae, image=canvas,
+                                  mask=mask, settings=settings).images
 
 
 def probe(models_dir: Path, path: str, side: int, steps: int) -> None:

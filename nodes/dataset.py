@@ -28,7 +28,7 @@ from .canvas import MAX_IMAGES, concatenate_panels
 from .errors import PanelInputError
 from .fitting import FIT_MODES, PAD_MODES, parse_color
 from .layout import ARRANGEMENTS, build_layout, grid_shape, snap_to_alignment
-from .prompts import TaskPreset, build_joint_prompt
+from .prompts import CUSTOM, PRESET_PUNCTUATION, TaskPreset, build_joint_prompt, panel_markers, split_joint_prompt
 
 DATASET_NODE = "Panel Set Dataset"
 EXPORT_NODE = "Panel Set Export"
@@ -390,10 +390,28 @@ def _fail_with(problems: list[SkippedSet], label: str) -> PanelInputError:
                            "the others.")
 
 
+def marker_warning(caption: str, preset: TaskPreset, rows: int, cols: int, count: int,
+                   whole_canvas: bool = False) -> str | None:
+    """For a task preset: a verbatim caption without the task's markers in panel order teaches the LoRA a format
+    its users will not type, so say so (the caption itself is never changed)."""
+    if preset.id == CUSTOM:
+        return None
+    if whole_canvas:  # a flat folder of joined canvases: the preset's own panel layout
+        (rows, cols), count = preset.grid, preset.panel_count
+    markers = [m for m in panel_markers(preset, rows, cols, count) if m]
+    try:
+        split_joint_prompt(caption, markers)
+    except ValueError:
+        return (f"the caption does not have the {preset.display_name} markers {' '.join(markers)} in panel order; "
+                "the LoRA learns the caption format from the captions")
+    return None
+
+
 def plan_dataset(scan: FolderScan, settings: CanvasSettings, preset: TaskPreset, names: list[str] | None = None,
-                 skip_bad_sets: bool = False) -> DatasetPlan:
+                 skip_bad_sets: bool = False, punctuation: str = PRESET_PUNCTUATION) -> DatasetPlan:
     """Choose the sets, the one canvas size and each set's joint caption; refuse (listing every problem) unless
-    `skip_bad_sets`. Per-panel texts become the caption through the Joint Prompt Builder's own function."""
+    `skip_bad_sets`. Per-panel texts become the caption through the Joint Prompt Builder's own function, joined
+    by the preset's separators or, with `punctuation` 'as written', by each text's own ending."""
     _check_settings(settings)
     problems = list(scan.problems)
     sets = list(scan.sets)
@@ -448,10 +466,11 @@ def plan_dataset(scan: FolderScan, settings: CanvasSettings, preset: TaskPreset,
     planned = []
     for s in sets:
         if s.caption is not None:
-            planned.append(PlannedSet(s, s.caption))
+            warning = marker_warning(s.caption, preset, rows, cols, count, whole_canvas=scan.layout == CANVASES)
+            planned.append(PlannedSet(s, s.caption, (warning,) if warning else ()))
             continue
         built = build_joint_prompt(preset, summary=s.summary, panel_texts=list(s.panel_texts), rows=rows,
-                                   cols=cols, count=count, names=names)
+                                   cols=cols, count=count, names=names, punctuation=punctuation)
         planned.append(PlannedSet(s, built.prompt, tuple(built.warnings)))
     return DatasetPlan(scan.folder, scan.label, scan.layout, tuple(planned), tuple(problems), settings, count,
                        rows, cols, panel_w, panel_h, tuple(notes))

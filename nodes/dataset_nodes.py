@@ -35,7 +35,7 @@ from .errors import PanelInputError
 from .fitting import FIT_MODES, PAD_MODES
 from .layout import ALIGN, ARRANGEMENTS
 from .prompt_nodes import count_t5_tokens
-from .prompts import CUSTOM, T5_TOKEN_BUDGET, custom_preset, load_presets
+from .prompts import CUSTOM, PRESET_PUNCTUATION, PUNCTUATIONS, T5_TOKEN_BUDGET, custom_preset, load_presets
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,10 @@ class PanelSetDataset(io.ComfyNode):
                                        "will sample with)."),
                 io.Boolean.Input("skip_bad_sets", default=False,
                                  tooltip="Leave out sets with problems (listed in report) instead of stopping."),
+                io.Combo.Input("punctuation", options=list(PUNCTUATIONS), default=PRESET_PUNCTUATION,
+                               optional=True,
+                               tooltip="For per-panel texts: preset joins them with the task's separators; as "
+                                       "written keeps each text's own ending, to rebuild a caption exactly."),
                 io.Vae.Input("vae", optional=True, tooltip="The VAE of the model you train (FLUX: ae)."),
                 io.Clip.Input("clip", optional=True,
                               tooltip="The FLUX text encoders (DualCLIPLoader, type flux)."),
@@ -130,13 +134,14 @@ class PanelSetDataset(io.ComfyNode):
     @classmethod
     def execute(cls, folder, layout, preset, names, custom_prefix, custom_opening, custom_markers, arrangement,
                 grid_rows, grid_cols, panel_width, panel_height, fit, pad_mode, fill_color, max_megapixels,
-                guidance, skip_bad_sets, vae=None, clip=None) -> io.NodeOutput:
+                guidance, skip_bad_sets, punctuation=PRESET_PUNCTUATION, vae=None, clip=None) -> io.NodeOutput:
         task = caption_preset(preset, custom_prefix, custom_opening, custom_markers)
         settings = CanvasSettings(arrangement=arrangement, grid_rows=grid_rows, grid_cols=grid_cols,
                                   panel_width=panel_width, panel_height=panel_height, fit=fit, pad_mode=pad_mode,
                                   fill_color=fill_color, max_megapixels=max_megapixels)
         scan = scan_dataset(folder_paths.get_input_directory(), folder, layout)
-        plan = plan_dataset(scan, settings, task, names=names.split(","), skip_bad_sets=skip_bad_sets)
+        plan = plan_dataset(scan, settings, task, names=names.split(","), skip_bad_sets=skip_bad_sets,
+                            punctuation=punctuation)
 
         progress = comfy.utils.ProgressBar(len(plan.sets))
         latents, positive, previews, tokens, kept, failed = [], [], [], [], [], []

@@ -21,7 +21,7 @@ class PanelInputError(ValueError):
 def quoted(value: object, limit: int = 60) -> str:
     """A user's value as an error message quotes it: on one line, and cut to an excerpt when long, so that a
     300 KB string pasted by mistake gives a readable message instead of a wall of text."""
-    text = str(value).replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    text = str(value).replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
     if len(text) <= limit:
         return f"'{text}'"
     return f"'{text[:limit]}…' ({len(str(value))} characters)"

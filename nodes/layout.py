@@ -249,9 +249,12 @@ def grid_shape(n_panels: int, arrangement: str, rows: int = 0, cols: int = 0) ->
     return math.ceil(n_panels / cols), cols
 
 
-ORDER_SEPARATORS = re.compile(r"[\s,;]")
-"""What may stand between the letters of `order`: any whitespace (space, tab, newline), commas and semicolons,
-exactly what the editor's preview strips (js/iclora.js, planLayout)."""
+WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+"""Whitespace as JavaScript's `\\s` defines it (Python's `\\s` differs in a few control characters), so that the
+editor's preview (js/iclora.js) and the backend split typed lists the same way."""
+ORDER_SEPARATORS = re.compile(f"[{WHITESPACE},;]")
+"""What may stand between the letters of `order`: any whitespace (space, tab, newline, no-break space ...),
+commas and semicolons; the preview strips `/[\\s,;]/g`, the same set."""
 
 
 def parse_order(order: str, n_inputs: int, n_outputs: int) -> list[str]:
@@ -309,6 +312,8 @@ def require_layout(value: object, node: str, input_name: str = "layout") -> Pane
     which would otherwise fail deep inside with an attribute error."""
     if isinstance(value, PanelLayout):
         return value
+    if type(value).__name__ == "PanelLayout" and callable(getattr(value, "to_dict", None)):
+        return PanelLayout.from_dict(value.to_dict())  # this pack imported under another module name (the tests)
     raise PanelInputError(node, input_name, f"got {kind_of(value)} instead of a panel layout",
                           "Connect the 'layout' output of Panel Concatenate; a layout cannot be typed in.")
 
@@ -343,11 +348,11 @@ def parse_panel_numbers(text: str, layout: PanelLayout, node: str, input_name: s
     """
     count = len(layout.panels)
     numbers: list[int] = []
-    spaced = re.sub(r"(?<=\d)\s*-\s*(?=\d)", "-", text)  # "2 - 4" is the range 2-4
-    for part in re.split(r"[\s,;]+", spaced.strip()):
+    spaced = re.sub(f"(?<=[0-9])[{WHITESPACE}]*-[{WHITESPACE}]*(?=[0-9])", "-", text)  # "2 - 4" is 2-4
+    for part in re.split(f"[{WHITESPACE},;]+", spaced):
         if not part:
             continue
-        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        match = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", part)
         if match is None:
             raise PanelInputError(node, input_name, f"{quoted(part)} is not a panel number or a range",
                                   PANEL_NUMBER_HELP)

@@ -115,7 +115,8 @@ class OutputSlotMask(io.ComfyNode):
                                      "0 keeps the seams exactly on panel borders."),
                 io.Int.Input("feather", default=0, min=0, max=512,
                              tooltip="Soften the seams over about twice this many pixels. 0 gives a hard mask, "
-                                     "which keeps references exactly."),
+                                     "which keeps references exactly. The In-Context Sampler's seam_feather, when "
+                                     "set, replaces this ramp instead of blurring it again."),
                 io.Boolean.Input("invert", default=False, tooltip="Mask the kept panels instead."),
             ],
             outputs=[io.Mask.Output("mask", display_name="mask",

@@ -21,15 +21,18 @@ import torch
 from .errors import PanelInputError, kind_of
 from .fitting import require_image
 from .layout import PanelLayout, check_canvas_size
-from .masks import box_blur, slot_mask
+from .masks import slot_mask
 from .sampling_math import (
     MODES,
     harmonized_steps,
+    noise_estimate,
     paste_references,
     paste_weight,
     planned_step_count,
     reference_soft_mask,
+    refined_steps,
     renoise,
+    seam_mask,
 )
 
 SAMPLER_NODE = "In-Context Sampler"
@@ -53,18 +56,92 @@ class _CountingModel:
         return getattr(self._model, name)
 
 
+class _ConsistentReferences:
+    """Stands in for ComfyUI's `KSamplerX0Inpaint` in consistent mode (and counts evaluations).
+
+    Stock masked sampling re-noises the references with the fixed starting noise at every step, so the noisy
+    references say nothing about where the generated panels are heading, and the model predicts the outputs from a
+    blurred view of the references: outputs drift. Here the references are re-noised with the noise the model
+    itself last estimated in them (`noise_estimate`), the clean reference stays exactly the user's, and the model's
+    prediction of the kept region is replaced by it, as stock does. Same single evaluation per step; the first
+    `refine` steps may take one extra evaluation that re-estimates that noise before the step.
+    """
+
+    def __init__(self, model_k, flow: bool, refine_above: float, on_evaluation, guidance: float = 1.0):
+        self._k = model_k
+        self._guidance = guidance
+        self._flow = flow
+        self._refine_above = refine_above
+        self._on_evaluation = on_evaluation
+        self._noise = None
+
+    def _evaluate(self, x, sigma, model_options, seed):
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        denoised = self._k.inner_model(x, sigma, model_options=model_options, seed=seed)
+        self._on_evaluation(denoised, x)
+        return denoised
+
+    def __call__(self, x, sigma, denoise_mask=None, model_options={}, seed=None):  # noqa: B006 (ComfyUI's call)
+        if denoise_mask is None:
+            return self._evaluate(x, sigma, model_options, seed)
+        if "denoise_mask_function" in model_options:
+            denoise_mask = model_options["denoise_mask_function"](
+                sigma, denoise_mask, extra_options={"model": self._k.inner_model, "sigmas": self._k.sigmas})
+        keep = 1.0 - denoise_mask
+        clean = self._k.latent_image
+        base = self._k.inner_model.inner_model
+        passes = 2 if float(sigma.max()) > self._refine_above else 1
+        if passes == 2 and self._guidance != 1.0:
+            return self._guided(x, sigma, denoise_mask, keep, model_options, seed)
+        for _ in range(passes):
+            noise = self._k.noise if self._noise is None else self._noise
+            x_in = x * denoise_mask + base.scale_latent_inpaint(x=x, sigma=sigma, noise=noise,
+                                                                latent_image=clean) * keep
+            denoised = self._evaluate(x_in, sigma, model_options, seed)
+            if float(sigma.min()) > 0.0:
+                self._noise = noise_estimate(x_in, denoised, sigma, self._flow)
+        return denoised * denoise_mask + clean * keep
+
+    def _guided(self, x, sigma, denoise_mask, keep, model_options, seed):
+        """Reference guidance: the step's prediction with the references visible, pushed away from the one with
+        the references hidden (pure noise at this level), by `guidance`; like image guidance in InstructPix2Pix."""
+        clean = self._k.latent_image
+        base = self._k.inner_model.inner_model
+        noise = self._k.noise if self._noise is None else self._noise
+        x_in = x * denoise_mask + base.scale_latent_inpaint(x=x, sigma=sigma, noise=noise, latent_image=clean) * keep
+        hidden = x * denoise_mask + base.scale_latent_inpaint(x=x, sigma=sigma, noise=noise,
+                                                              latent_image=torch.zeros_like(clean)) * keep
+        seen = self._evaluate(x_in, sigma, model_options, seed)
+        blind = self._evaluate(hidden, sigma, model_options, seed)
+        if float(sigma.min()) > 0.0:
+            self._noise = noise_estimate(x_in, seen, sigma, self._flow)
+        guided = blind + self._guidance * (seen - blind)
+        return guided * denoise_mask + clean * keep
+
+    def __getattr__(self, name):
+        return getattr(self._k, name)
+
+
 def is_flow_model(model) -> bool:
     return isinstance(model.get_model_object("model_sampling"), comfy.model_sampling.CONST)
 
 
+def is_fill_model(model) -> bool:
+    return model.model.model_config.unet_config.get("in_channels") == FILL_IN_CHANNELS
+
+
 def make_sampler(sampler_name: str, mode: str, repeats: int, fraction: float, flow: bool, seed: int,
-                 on_evaluation) -> comfy.samplers.KSAMPLER:
+                 on_evaluation, refine_above: float = float("inf"), guidance: float = 1.0) -> comfy.samplers.KSAMPLER:
     """ComfyUI's sampler for `sampler_name`, counted; in harmonized mode each of the first steps is taken
-    `repeats` times, renoising the whole canvas back up between takes (RePaint-style resampling)."""
+    `repeats` times, renoising the whole canvas back up between takes (RePaint-style resampling); in consistent
+    mode the references are re-noised with the model's own noise estimate (`_ConsistentReferences`)."""
     base = comfy.samplers.sampler_object(sampler_name)
 
     def run(model, x, sigmas, extra_args=None, callback=None, disable=None, **options):
-        counted = _CountingModel(model, on_evaluation)
+        if mode == "consistent":
+            counted = _ConsistentReferences(model, flow, refine_above, on_evaluation, guidance)
+        else:
+            counted = _CountingModel(model, on_evaluation)
         extra_args = dict(extra_args or {})
 
         def step(x_in, step_sigmas, step_seed):
@@ -96,6 +173,28 @@ def make_noise(latent: torch.Tensor, seed: int, batch_size: int) -> torch.Tensor
     return torch.cat([comfy.sample.prepare_noise(latent, seed + i) for i in range(batch_size)])
 
 
+@dataclass(frozen=True)
+class SamplerSettings:
+    """Every setting of one In-Context Sampler run, passed by name from the node (and the benchmarks)."""
+
+    mode: str = "masked"
+    seed: int = 0
+    steps: int = 20
+    cfg: float = 1.0
+    sampler_name: str = "euler"
+    scheduler: str = "simple"
+    denoise: float = 1.0
+    resample_count: int = 3
+    resample_fraction: float = 1.0
+    refine_fraction: float = 0.0
+    reference_guidance: float = 1.0
+    reference_strength: float = 1.0
+    seam_feather: int = 0
+    paste_references: bool = True
+    paste_blend: int = 0
+    batch_size: int = 1
+
+
 @dataclass
 class LatentResult:
     samples: torch.Tensor
@@ -104,8 +203,7 @@ class LatentResult:
 
 
 def sample_latent(model, positive, negative, latent: torch.Tensor, noise: torch.Tensor,
-                  noise_mask: torch.Tensor | None, mode: str, seed: int, steps: int, cfg: float, sampler_name: str,
-                  scheduler: str, denoise: float = 1.0, repeats: int = 1, fraction: float = 0.0,
+                  noise_mask: torch.Tensor | None, settings: SamplerSettings,
                   soft_references: bool = False) -> LatentResult:
     """Sample `latent` (`[B, C, h, w]`) with `noise`; `noise_mask` 1 = generate, 0 = keep, as ComfyUI defines it."""
     latent = comfy.sample.fix_empty_latent_channels(model, latent)
@@ -116,9 +214,12 @@ def sample_latent(model, positive, negative, latent: torch.Tensor, noise: torch.
         model.set_model_denoise_mask_function(
             lambda sigma, denoise_mask, extra_options: DifferentialDiffusion.forward(
                 sigma, denoise_mask, extra_options, strength=1.0))
-    sigmas = comfy.samplers.KSampler(model, steps=steps, device=model.load_device, sampler=sampler_name,
-                                     scheduler=scheduler, denoise=denoise, model_options=model.model_options).sigmas
-    planned = planned_step_count(len(sigmas) - 1, mode, repeats, fraction)
+    s = settings
+    sigmas = comfy.samplers.KSampler(model, steps=s.steps, device=model.load_device, sampler=s.sampler_name,
+                                     scheduler=s.scheduler, denoise=s.denoise,
+                                     model_options=model.model_options).sigmas
+    steps = len(sigmas) - 1
+    planned = planned_step_count(steps, s.mode, s.resample_count, s.resample_fraction, s.refine_fraction)
     preview = latent_preview.prepare_callback(model, planned)
     evaluations = 0
 
@@ -127,12 +228,14 @@ def sample_latent(model, positive, negative, latent: torch.Tensor, noise: torch.
         evaluations += 1
         preview(evaluations - 1, denoised, x, max(planned, evaluations))
 
-    if len(sigmas) <= 1:  # denoise 0: nothing to do, as KSampler
+    if steps <= 0:  # denoise 0: nothing to do, as KSampler
         return LatentResult(latent, 0, 0)
-    sampler = make_sampler(sampler_name, mode, repeats, fraction, is_flow_model(model), seed, on_evaluation)
-    samples = comfy.sample.sample_custom(model, noise, cfg, sampler, sigmas, positive, negative, latent,
-                                         noise_mask=noise_mask, callback=None,
-                                         disable_pbar=True, seed=seed)
+    refined = refined_steps(steps, s.refine_fraction)
+    refine_above = float(sigmas[refined]) if refined > 0 else float("inf")
+    sampler = make_sampler(s.sampler_name, s.mode, s.resample_count, s.resample_fraction, is_flow_model(model),
+                           s.seed, on_evaluation, refine_above=refine_above, guidance=s.reference_guidance)
+    samples = comfy.sample.sample_custom(model, noise, s.cfg, sampler, sigmas, positive, negative, latent,
+                                         noise_mask=noise_mask, callback=None, disable_pbar=True, seed=s.seed)
     return LatentResult(samples, evaluations, planned)
 
 
@@ -170,8 +273,7 @@ def _canvas_mask(image: torch.Tensor, mask: torch.Tensor | None, layout: PanelLa
     if mask.shape[0] not in (1, image.shape[0]):
         raise PanelInputError(SAMPLER_NODE, "mask", f"the mask batch ({mask.shape[0]}) does not match the canvas "
                               f"batch ({image.shape[0]})", "Use one mask, or one per canvas.")
-    mask = mask.float()
-    return box_blur(mask, seam_feather).clamp(0.0, 1.0) if seam_feather > 0 else mask
+    return seam_mask(mask, seam_feather)
 
 
 @dataclass
@@ -181,22 +283,22 @@ class SamplerResult:
     report: str
 
 
-def run_in_context_sampler(model, positive, negative, vae, image: torch.Tensor, mask: torch.Tensor | None,
-                           layout: PanelLayout | None, mode: str, seed: int, steps: int, cfg: float,
-                           sampler_name: str, scheduler: str, denoise: float = 1.0, repeats: int = 3,
-                           fraction: float = 1.0, reference_strength: float = 1.0, seam_feather: int = 0,
-                           paste_back: bool = True, paste_blend: int = 0, batch_size: int = 1) -> SamplerResult:
-    """Encode the canvas, sample it in `mode`, decode, and paste the user's reference pixels back."""
+def run_in_context_sampler(*, model, positive, negative, vae, image: torch.Tensor, mask: torch.Tensor | None = None,
+                           layout: PanelLayout | None = None, settings: SamplerSettings) -> SamplerResult:
+    """Encode the canvas, sample it in `settings.mode`, decode, and paste the user's reference pixels back."""
+    s = settings
+    mode = s.mode
     if mode not in MODES:
         raise PanelInputError(SAMPLER_NODE, "mode", f"'{mode}' is not a mode", f"Choose one of {', '.join(MODES)}.")
-    for name, value, options in (("sampler_name", sampler_name, comfy.samplers.KSampler.SAMPLERS),
-                                 ("scheduler", scheduler, comfy.samplers.KSampler.SCHEDULERS)):
+    for name, value, options in (("sampler_name", s.sampler_name, comfy.samplers.KSampler.SAMPLERS),
+                                 ("scheduler", s.scheduler, comfy.samplers.KSampler.SCHEDULERS)):
         if value not in options:
             raise PanelInputError(SAMPLER_NODE, name, f"'{value}' is not available", "Pick one from the list.")
-    if steps < 1:
-        raise PanelInputError(SAMPLER_NODE, "steps", f"{steps} steps cannot sample anything", "Use 1 or more.")
-    if mode == "harmonized" and repeats < 1:
-        raise PanelInputError(SAMPLER_NODE, "resample_count", f"resample_count is {repeats}; it must be at least 1",
+    if s.steps < 1:
+        raise PanelInputError(SAMPLER_NODE, "steps", f"{s.steps} steps cannot sample anything", "Use 1 or more.")
+    if mode == "harmonized" and s.resample_count < 1:
+        raise PanelInputError(SAMPLER_NODE, "resample_count",
+                              f"resample_count is {s.resample_count}; it must be at least 1",
                               "Use 1 (no resampling) or more.")
     require_image(image, SAMPLER_NODE, "image", "the canvas from Panel Concatenate")
     if mask is not None and not isinstance(mask, torch.Tensor):
@@ -206,7 +308,7 @@ def run_in_context_sampler(model, positive, negative, vae, image: torch.Tensor, 
         raise PanelInputError(SAMPLER_NODE, "image", f"expected an IMAGE whose sides are multiples of 8, got shape "
                               f"{list(image.shape)}", "Connect the canvas from Panel Concatenate.")
 
-    pixel_mask = _canvas_mask(image, mask, layout, seam_feather, mode)
+    pixel_mask = _canvas_mask(image, mask, layout, s.seam_feather, mode)
     if mode != "joint":
         if float(pixel_mask.max()) <= 0.0:
             raise PanelInputError(SAMPLER_NODE, "mask", "the mask has no output area: nothing would be generated",
@@ -214,50 +316,54 @@ def run_in_context_sampler(model, positive, negative, vae, image: torch.Tensor, 
         if float(pixel_mask.min()) >= 1.0:
             raise PanelInputError(SAMPLER_NODE, "mask", f"the mask covers the whole canvas, so mode '{mode}' has no "
                                   "reference to keep", "Use mode 'joint' for a text-only set.")
-    if mode == "fill":
+    fill_model = is_fill_model(model)
+    if mode == "fill" and not fill_model:
         in_channels = model.model.model_config.unet_config.get("in_channels")
-        if in_channels != FILL_IN_CHANNELS:
-            raise PanelInputError(SAMPLER_NODE, "model", f"mode 'fill' needs a FLUX.1-Fill model (image input of "
-                                  f"{FILL_IN_CHANNELS} channels); this model takes {in_channels}",
-                                  "Load flux1-fill-dev, or use mode 'masked' or 'harmonized' with this model.")
+        raise PanelInputError(SAMPLER_NODE, "model", f"mode 'fill' needs a FLUX.1-Fill model (image input of "
+                              f"{FILL_IN_CHANNELS} channels); this model takes {in_channels}",
+                              "Load flux1-fill-dev, or use mode 'consistent' or 'masked' with this model.")
 
     pixels = image[..., :3]
     latent = vae.encode(pixels)
     if latent.ndim != 4:
         raise PanelInputError(SAMPLER_NODE, "vae", f"the VAE made a {latent.ndim - 2}-D latent, not an image "
                               "latent", "Use an image VAE such as FLUX's ae.safetensors.")
-    if mode == "fill":
+    fill_conditioning = mode == "fill" or (mode == "consistent" and fill_model)
+    if fill_conditioning:
         positive, negative = _fill_conditioning(positive, negative, vae, pixels, pixel_mask)
 
     noise_mask = None
-    soft = mode != "joint" and reference_strength < 1.0
+    soft = mode != "joint" and s.reference_strength < 1.0
+    batch_size = s.batch_size
     if mode != "joint":
-        sampling_mask = reference_soft_mask(pixel_mask, reference_strength) if soft else pixel_mask
+        sampling_mask = reference_soft_mask(pixel_mask, s.reference_strength) if soft else pixel_mask
         noise_mask = sampling_mask.reshape(-1, 1, sampling_mask.shape[-2], sampling_mask.shape[-1])
         if batch_size > 1 and noise_mask.shape[0] > 1:
             noise_mask = noise_mask.repeat(batch_size, 1, 1, 1)
-    noise = make_noise(latent, seed, batch_size)
+    noise = make_noise(latent, s.seed, batch_size)
     latent_batch = latent.repeat(batch_size, 1, 1, 1) if batch_size > 1 else latent
-    result = sample_latent(model, positive, negative, latent_batch, noise, noise_mask, mode, seed, steps, cfg,
-                           sampler_name, scheduler, denoise, repeats, fraction, soft)
+    result = sample_latent(model, positive, negative, latent_batch, noise, noise_mask, s, soft)
 
     decoded = vae.decode(result.samples)
     if decoded.ndim == 5:
         decoded = decoded.reshape(-1, decoded.shape[-3], decoded.shape[-2], decoded.shape[-1])
-    pasted = mode != "joint" and paste_back and not soft
+    pasted = mode != "joint" and s.paste_references and not soft
     if pasted:
         original = pixels.repeat(batch_size, 1, 1, 1) if batch_size > 1 else pixels
-        weight = paste_weight(pixel_mask, paste_blend)
+        weight = paste_weight(pixel_mask, s.paste_blend)
         if batch_size > 1 and weight.shape[0] > 1:
             weight = weight.repeat(batch_size, 1, 1)
         decoded = paste_references(decoded, original.to(decoded.device), weight.to(decoded.device))
 
-    parts = [f"mode {mode}: {result.evaluations} model evaluations for {steps} steps"]
+    parts = [f"mode {mode}: {result.evaluations} model evaluations for {s.steps} steps"]
     if mode == "harmonized":
-        resampled = harmonized_steps(steps, fraction)
-        parts.append(f"first {resampled} steps taken {repeats}x")
+        parts.append(f"first {harmonized_steps(s.steps, s.resample_fraction)} steps taken {s.resample_count}x")
+    if mode == "consistent" and refined_steps(s.steps, s.refine_fraction):
+        parts.append(f"first {refined_steps(s.steps, s.refine_fraction)} steps refined once")
+    if mode == "consistent" and fill_model:
+        parts.append("Fill model: references also given as clean conditioning")
     if batch_size > 1:
-        parts.append(f"batch of {batch_size} (seeds {seed}..{seed + batch_size - 1})")
+        parts.append(f"batch of {batch_size} (seeds {s.seed}..{s.seed + batch_size - 1})")
     if mode != "joint":
         parts.append("references pasted back pixel-exact" if pasted else
                      "references re-rendered (reference_strength < 1)" if soft else "references as decoded")

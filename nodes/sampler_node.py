@@ -8,7 +8,7 @@ import comfy.samplers
 from comfy_api.latest import io
 
 from .comfy_types import CATEGORY, PanelLayoutSocket
-from .sampler import SAMPLER_NODE, run_in_context_sampler
+from .sampler import SAMPLER_NODE, SamplerSettings, run_in_context_sampler
 from .sampling_math import MODES
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,11 @@ class InContextSampler(io.ComfyNode):
                 io.Image.Input("image", tooltip="The canvas from Panel Concatenate."),
                 io.Combo.Input("mode", options=list(MODES), default="masked",
                                tooltip="joint: generate every panel (text-only sets, the paper's strongest "
-                                       "setting). masked: the paper's method, references re-noised each step. "
-                                       "harmonized: masked plus resampling of the early steps so outputs and "
-                                       "references agree better (costs more evaluations). fill: for FLUX.1-Fill "
+                                       "setting). masked: the paper's method, references re-noised each step "
+                                       "with the starting noise (stock ComfyUI). consistent: references re-noised "
+                                       "with the noise the model sees in them, so outputs follow them better at "
+                                       "the same cost (and Fill models get them as conditioning too). harmonized: "
+                                       "masked plus resampling (costs more evaluations). fill: for FLUX.1-Fill "
                                        "models, references given as clean conditioning."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Noise seed; with batch_size > 1, canvas i uses seed + i."),
@@ -61,8 +63,9 @@ class InContextSampler(io.ComfyNode):
                                        "in the last (1 - strength) of the schedule (style transfer); paste-back is "
                                        "then skipped."),
                 io.Int.Input("seam_feather", default=0, min=0, max=256,
-                             tooltip="Soften the mask over about 2x this many px at panel borders; 0 is a hard "
-                                     "mask."),
+                             tooltip="Soften the mask over about 2x this many px at panel borders. It replaces "
+                                     "any feather the connected mask has (never blurs twice); 0 uses the mask as "
+                                     "connected."),
                 io.Boolean.Input("paste_references", default=True,
                                  tooltip="After decoding, put your reference pixels back so they come out "
                                          "untouched instead of through a VAE round trip."),
@@ -90,10 +93,13 @@ class InContextSampler(io.ComfyNode):
     def execute(cls, model, positive, negative, vae, image, mode, seed, steps, cfg, sampler_name, scheduler,
                 denoise, resample_count, resample_fraction, reference_strength, seam_feather, paste_references,
                 paste_blend, batch_size, mask=None, layout=None) -> io.NodeOutput:
-        result = run_in_context_sampler(model, positive, negative, vae, image, mask, layout, mode, seed, steps, cfg,
-                                        sampler_name, scheduler, denoise, resample_count, resample_fraction,
-                                        reference_strength, seam_feather, paste_references, paste_blend,
-                                        batch_size)
+        settings = SamplerSettings(
+            mode=mode, seed=seed, steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler,
+            denoise=denoise, resample_count=resample_count, resample_fraction=resample_fraction,
+            reference_strength=reference_strength, seam_feather=seam_feather, paste_references=paste_references,
+            paste_blend=paste_blend, batch_size=batch_size)
+        result = run_in_context_sampler(model=model, positive=positive, negative=negative, vae=vae, image=image,
+                                        mask=mask, layout=layout, settings=settings)
         log.info("%s: %s", SAMPLER_NODE, result.report)
         return io.NodeOutput(result.images, result.latent, result.report)
 

@@ -9,7 +9,7 @@ import torch
 
 from .masks import box_blur, dilate
 
-MODES = ("joint", "masked", "harmonized", "fill")
+MODES = ("joint", "masked", "consistent", "harmonized", "fill")
 
 
 def renoise(x: torch.Tensor, sigma_from: float, sigma_to: float, noise: torch.Tensor, flow: bool) -> torch.Tensor:
@@ -28,16 +28,50 @@ def renoise(x: torch.Tensor, sigma_from: float, sigma_to: float, noise: torch.Te
     return x + math.sqrt(max(sigma_to ** 2 - sigma_from ** 2, 0.0)) * noise
 
 
+def noise_estimate(x: torch.Tensor, denoised: torch.Tensor, sigma: torch.Tensor | float, flow: bool) -> torch.Tensor:
+    """The noise a model believes is in `x` at level `sigma`, given its clean prediction `denoised`: the inverse
+    of renoising (flow matching: x = (1 - s) x0 + s e; variance exploding: x = x0 + s e).
+
+    Consistent mode re-noises the references with this noise instead of the fixed starting noise, so the noisy
+    references agree with what the model sees in the generated panels (the DDNM idea: keep the model's noise,
+    replace only the clean part by what is known)."""
+    if not torch.is_tensor(sigma):
+        sigma = torch.tensor(float(sigma))
+    s = sigma.to(x.dtype).reshape([-1] + [1] * (x.ndim - 1))
+    clean = (1.0 - s) * denoised if flow else denoised
+    return (x - clean) / s
+
+
+def refined_steps(steps: int, share: float) -> int:
+    """Consistent mode: how many of the first steps get one extra model evaluation that re-estimates the
+    references' noise before the step is taken (0 = none, the cost of masked mode)."""
+    return harmonized_steps(steps, share)
+
+
 def harmonized_steps(steps: int, fraction: float) -> int:
     """How many of the first steps are resampled: the early part, where the layout of the whole set is decided."""
     return min(steps, max(0, math.ceil(fraction * steps - 1e-9)))
 
 
-def planned_step_count(steps: int, mode: str, repeats: int, fraction: float) -> int:
-    """Sampler steps a run will take (each costs a model evaluation for single-evaluation samplers)."""
+def planned_step_count(steps: int, mode: str, repeats: int, fraction: float, refine: float = 0.0) -> int:
+    """Model evaluations a run will take with a single-evaluation sampler such as Euler."""
+    if mode == "consistent":
+        return steps + refined_steps(steps, refine)
     if mode != "harmonized":
         return steps
     return steps + (repeats - 1) * harmonized_steps(steps, fraction)
+
+
+def seam_mask(mask: torch.Tensor, seam_feather: int) -> torch.Tensor:
+    """The sampler's mask from a connected one. With `seam_feather` 0 the mask is used as it is (an Output Slot
+    Mask `feather` ramp included). With `seam_feather` > 0 the ramp becomes about 2 * seam_feather px: a mask that
+    is already feathered is first made hard again at its midpoint (a box-blur ramp is symmetric about the
+    original border), so the two feathers never stack into a double blur."""
+    mask = mask.float()
+    if seam_feather <= 0:
+        return mask
+    hard = (mask >= 0.5).to(mask.dtype)
+    return box_blur(hard, seam_feather).clamp(0.0, 1.0)
 
 
 def reference_soft_mask(output_mask: torch.Tensor, strength: float) -> torch.Tensor:

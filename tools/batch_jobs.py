@@ -102,8 +102,8 @@ def _file_digest(path: Path) -> str:
 def resolve_workflow(text: str, base: Path) -> Path | None:
     """A shipped workflow by name (`film-storyboard-reference`, with or without .json) or a path, relative to the
     jobs file's folder. None when neither exists."""
-    for candidate in (SHIPPED / f"{text.removesuffix('.json')}.json", Path(text).expanduser(),
-                      base / Path(text).expanduser()):
+    for candidate in (SHIPPED / f"{text.removesuffix('.json')}.json", base / Path(text).expanduser(),
+                      Path(text).expanduser()):
         if candidate.is_file():
             return candidate.resolve()
     return None
@@ -312,6 +312,16 @@ def staging_folder(out: Path, spec: SetSpec) -> Path:
     parent = spec.folder(out).parent
     parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(dir=parent, prefix=f".seed-{spec.seed}.", suffix=".tmp"))
+
+
+def clean_staging(out: Path) -> int:
+    """Staging folders a stopped run left behind (never published, so never counted): removed."""
+    import shutil
+
+    left = [p for p in Path(out).glob("*/.seed-*.tmp") if p.is_dir()]
+    for path in left:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(left)
 
 
 def publish_set(staging: Path, out: Path, spec: SetSpec) -> bool:

@@ -298,7 +298,7 @@ class ComfyClient:
             await asyncio.wait_for(watch.done.wait(), timeout)
         except asyncio.TimeoutError:
             await self.forget(prompt_id)
-            raise ServerLost(f"the set took longer than {timeout:.0f} s") from None
+            raise ServerLost(f"the set took longer than {timeout:g} s") from None
         if watch.lost:
             raise ServerLost(watch.lost)
         if watch.error:
@@ -374,6 +374,7 @@ async def run_on_servers(jobs: list[batch_jobs.Job], servers: list[str], options
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     specs = [s for job in jobs for s in job.sets()]
+    batch_jobs.clean_staging(out)
     manifest = Manifest.load(out)
     manifest.adopt_published(specs, out)
     todo = [s for s in specs if not manifest.is_done(s, out)]
@@ -454,6 +455,7 @@ def run_in_process(jobs: list[batch_jobs.Job], modules, work: Path, options: Opt
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     specs = [s for job in jobs for s in job.sets()]
+    batch_jobs.clean_staging(out)
     manifest = Manifest.load(out)
     manifest.adopt_published(specs, out)
     todo = [s for s in specs if not manifest.is_done(s, out)]

@@ -69,7 +69,7 @@ def build_training(cnr_id: str, version: str) -> dict:
 
     dataset = g.node("ICLoRA_PanelSetDataset", (400, 80), (340, 640),
                      [DATASET_FOLDER, "auto", "custom", "", "[MY-TASK]", "This {count}-panel image", "geometry",
-                      "row", 0, 0, 0, 0, "crop", "color", "#808080", 4.0, 3.5, False],
+                      "row", 0, 0, 0, 0, "crop", "color", "#808080", 4.0, 3.5, False, "preset"],
                      [("latents", "LATENT"), ("positive", "CONDITIONING"), ("preview", "IMAGE"),
                       ("report", "STRING"), ("dataset", "ICLORA_PANEL_SET")], ours=True)
     g.link(vae, 0, dataset, "vae", "VAE")

@@ -138,7 +138,7 @@ def build(preset, with_reference: bool, cnr_id: str, version: str) -> dict:
     g.group("3. Prompt: describe every panel", (760, 0, 460, 1000), "#3f8a5a")
 
     sampler = g.node("ICLoRA_InContextSampler", (1260, 60), (340, 520),
-                     ["harmonized" if with_reference else "joint", 0, "randomize", 20, 1.0, "euler", "simple", 1.0,
+                     ["consistent" if with_reference else "joint", 0, "randomize", 20, 1.0, "euler", "simple", 1.0,
                       3, 1.0, 1.0, 0, True, 0, 1],
                      [("image", "IMAGE"), ("latent", "LATENT"), ("report", "STRING")], ours=True)
     g.link(lora_node, 0, sampler, "model", "MODEL")
@@ -164,8 +164,8 @@ def build(preset, with_reference: bool, cnr_id: str, version: str) -> dict:
     g.group("4. Sample and save", (1240, 0, 820, 1000), "#a1309b")
 
     how = ("Replace the reference in **Reference (panel 1)** with your own image; the other panels are generated. "
-           "Mode `harmonized` keeps outputs closer to the reference than the paper's `masked` at about 3x the "
-           "sampling time; switch to `masked` for speed."
+           "Mode `consistent` keeps outputs closer to the reference than the paper's `masked` at the same "
+           "sampling time; `masked` is the stock ComfyUI path."
            if with_reference else
            "Every panel is generated from the prompt (the paper's text-only setting, sampler mode `joint`).")
     note = (f"## {preset.display_name} ({'with a reference' if with_reference else 'text only'})\n\n"

@@ -45,17 +45,18 @@ def get_json(url: str, timeout: float = 10):
 class ComfyServer:
     """One ComfyUI server process. `tiny_models=True` builds the tiny models into `models` (default work/models)
     when the server loads its custom nodes and teaches its loaders to read them; `extra_args` go to main.py as they
-    are (e.g. ["--front-end-root", DIR]). Also readable as a mapping with the keys "url", "log" and "shots" (the
-    work folder), as the browser tests' fixture was."""
+    are (e.g. ["--front-end-root", DIR]); `env` adds environment variables. Also readable as a mapping with the
+    keys "url", "log" and "shots" (the work folder), as the browser tests' fixture was."""
 
     def __init__(self, comfyui: Path, work: Path, tiny_models: bool = True, models: Path | None = None,
-                 extra_args: tuple[str, ...] | list[str] = (), port: int | None = None):
+                 extra_args: tuple[str, ...] | list[str] = (), port: int | None = None, env: dict | None = None):
         self.comfyui = Path(comfyui).resolve()
         self.work = Path(work).resolve()
         self.tiny_models = tiny_models
         self.models = Path(models).resolve() if models else self.work / "models"
         self.extra_args = list(extra_args)
         self.port = port
+        self.env = dict(env or {})
         self.input_dir = self.work / "input"
         self.output_dir = self.work / "output"
         self.log = self.work / "server.log"
@@ -105,7 +106,7 @@ class ComfyServer:
         """Start the process without waiting for it (see `wait_ready`), so several servers start together."""
         config = self._prepare()
         self.port = self.port or free_port()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "ICLORA_TINY_MODELS": str(self.models)}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "ICLORA_TINY_MODELS": str(self.models), **self.env}
         self._log_file = self.log.open("a")
         self.process = subprocess.Popen(self.command(config), cwd=self.comfyui, stdout=self._log_file,
                                         stderr=subprocess.STDOUT, env=env)
@@ -193,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--real-models", action="store_true", help="no tiny models (point ComfyUI at yours)")
     options, extra = parser.parse_known_args(argv)
+
+    def stop_on_term(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_term)  # `kill PID` stops the servers too, not only Ctrl-C
     servers = start_servers(options.comfyui, options.work, options.count, tiny_models=not options.real_models,
                             extra_args=extra)
     print(" ".join(f"--server {s.url}" for s in servers), flush=True)

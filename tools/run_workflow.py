@@ -71,6 +71,12 @@ def check_arguments(options) -> list[str]:
     for url in options.server:
         if not url.startswith(("http://", "https://")):
             problems.append(f"--server {url}: give the address as http://HOST:PORT")
+    if options.server:
+        try:
+            import aiohttp  # noqa: F401
+        except ImportError:
+            problems.append("--server needs aiohttp to talk to ComfyUI: pip install aiohttp (ComfyUI's own "
+                            "requirements include it)")
     if len(set(options.server)) != len(options.server):
         problems.append("a --server is given twice")
     if in_process:
@@ -221,8 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("--server", action="append", default=[], metavar="URL",
                        help="a running ComfyUI (http://HOST:PORT); repeat for several")
     batch.add_argument("--in-flight", type=int, default=2, help="sets queued on each server at once (default 2)")
-    batch.add_argument("--timeout", type=float, default=600, help="seconds a set may take before its server is "
-                                                                 "given up (default 600)")
+    batch.add_argument("--timeout", type=float, default=600,
+                       help="seconds a set may take on a server, its wait in the server's queue included, before "
+                            "that server is given up (default 600)")
     options = parser.parse_args(argv)
     problems = check_arguments(options)
     if options.in_flight < 1:

@@ -47,6 +47,16 @@ def is_widget(spec: tuple) -> bool:
     return (isinstance(kind, list) or kind in WIDGET_TYPES) and not options.get("forceInput")
 
 
+def widget_default(spec: tuple):
+    """The value the editor gives a widget that a saved workflow has no value for."""
+    kind, options = spec[0], (spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {})
+    if "default" in options:
+        return options["default"]
+    if isinstance(kind, list):
+        return kind[0] if kind else None
+    return options.get("options", [None])[0] if kind == "COMBO" else None
+
+
 def to_api(workflow: dict, node_classes: dict) -> dict:
     """`node_classes`: node id -> class (ComfyUI's NODE_CLASS_MAPPINGS) or -> /object_info entry."""
     links = {link[0]: link for link in workflow["links"]}
@@ -64,7 +74,10 @@ def to_api(workflow: dict, node_classes: dict) -> dict:
         for name, spec in node_inputs(node_classes[node["type"]]):
             if is_widget(spec):
                 options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-                value = values[position]
+                if position < len(values):
+                    value = values[position]
+                else:  # saved before this input existed: the editor keeps the input's default
+                    value = widget_default(spec)
                 position += 1
                 if options.get("control_after_generate") or name in ("seed", "noise_seed"):
                     position += 1
@@ -77,7 +90,7 @@ def to_api(workflow: dict, node_classes: dict) -> dict:
                     raise AssertionError(f"{node['type']} #{node['id']}: input {name} comes from a muted or "
                                          "bypassed node, which this converter does not reroute")
                 inputs[name] = [str(link[1]), link[2]]
-        if position != len(values):
+        if position < len(values):
             raise AssertionError(f"{node['type']} #{node['id']}: {len(values)} widget values, {position} used")
         prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
     return prompt

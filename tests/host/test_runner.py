@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from contact_sheet import REFERENCE
 from pack_facts import skip_without_comfyui
 from PIL import Image
 
@@ -21,21 +22,30 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
 
-def test_tiny_demo_writes_every_panel_and_a_contact_sheet(tmp_path):
+def test_tiny_demo_writes_the_generated_panels_and_a_sheet_of_the_whole_set(tmp_path):
     out = tmp_path / "out"
-    result = run(str(ROOT / "workflows" / "font-design-text-only.json"), "--tiny-demo", "--out", str(out),
-                 "--summary", "showcases a hand-lettered brush font", "--panel", "1=displays \"Hello\"",
+    image = Path(os.environ["COMFYUI_PATH"]) / "input" / "example.png"
+    result = run(str(ROOT / "workflows" / "film-storyboard-reference.json"), "--tiny-demo", "--out", str(out),
+                 "--image", str(image), "--summary", "In a quiet harbour town", "--panel", "2=<Mia> runs",
                  "--seed", "3", "--steps", "2")
     assert result.returncode == 0, result.stderr[-3000:]
-    panels = sorted(out.glob("font-design_*.png"))
-    assert len(panels) == 4  # the text-only workflow saves every panel of the 2 x 2 grid
+    assert len(sorted(out.glob("film-storyboard_*.png"))) == 2  # panels 2 and 3; panel 1 is the reference
+    assert "wrote 2 panels" in result.stdout
     with Image.open(out / "contact-sheet.png") as sheet:
-        assert sheet.width > 4 * 128 and sheet.height >= 128
-    assert "wrote 4 panels" in result.stdout
+        sheet = sheet.convert("RGB")
+        assert sheet.height > 3 * 128 > sheet.width  # the storyboard's column, all three panels
+        row = sheet.height // 3  # label, panel and gap
+        top = {sheet.getpixel((x, y)) for x in range(sheet.width) for y in range(row)}
+        rest = {sheet.getpixel((x, y)) for x in range(sheet.width) for y in range(row + 8, sheet.height)}
+    assert REFERENCE in top and REFERENCE not in rest  # the reference, first in layout order, is marked
 
 
-def test_bad_arguments_are_answered_in_words(tmp_path):
-    result = run(str(ROOT / "workflows" / "font-design-text-only.json"), "--tiny-demo", "--panel", "9=too far")
-    assert result.returncode != 0 and "--panel takes N=TEXT with N from 1 to 8" in result.stderr
+def test_bad_arguments_are_answered_in_words_before_comfyui_starts(tmp_path):
+    result = run(str(ROOT / "workflows" / "font-design-text-only.json"), "--tiny-demo", "--panel", "9=too far",
+                 "--image", str(tmp_path / "nope.png"))
+    assert result.returncode == 2
+    assert "font-design-text-only.json: panel 9 does not exist: the workflow's canvas has 4 panels" in result.stderr
+    assert f"--image: {tmp_path / 'nope.png'} does not exist" in result.stderr
+    assert "IMPORT FAILED" not in result.stderr  # ComfyUI was never started
     result = run(str(tmp_path / "missing.json"))
-    assert result.returncode != 0 and "missing.json does not exist" in result.stderr
+    assert result.returncode == 2 and "missing.json does not exist" in result.stderr

@@ -74,10 +74,29 @@ def test_references_are_kept_in_the_latent_and_pasted_back_pixel_exact(kit):
 
 
 def test_paste_blend_fades_inside_the_reference_only(kit):
+    from iclora_pack.nodes.sampling_math import paste_references, paste_weight
+
     images, _, _ = run_sampler(kit, paste_blend=4)
     plain, _, _ = run_sampler(kit, paste_references=False)
     assert torch.equal(images[:, :, :52], kit["canvas"][:, :, :52])  # deep inside the reference: original
     assert torch.equal(images[:, :, 64:], plain[:, :, 64:])  # the output slot is untouched by the paste
+    # In the band next to the seam, the pixels are a blend of both, so ignoring paste_blend fails here.
+    band = slice(56, 64)
+    assert not torch.equal(images[:, :, band], kit["canvas"][:, :, band])
+    assert not torch.equal(images[:, :, band], plain[:, :, band])
+    expected = paste_references(plain, kit["canvas"], paste_weight(kit["mask"], 4))
+    assert torch.allclose(images, expected, atol=1e-6)
+
+
+def test_a_feathered_mask_and_seam_feather_blur_once(kit):
+    from iclora_pack.nodes.masks import slot_mask
+
+    feathered = slot_mask(kit["layout"], feather=4)
+    both, both_latent, _ = run_sampler(kit, mask=feathered, seam_feather=2)
+    seam_only, seam_latent, _ = run_sampler(kit, seam_feather=2)  # the hard mask, softened by the sampler
+    assert torch.equal(both_latent["samples"], seam_latent["samples"]) and torch.equal(both, seam_only)
+    mask_only, mask_latent, _ = run_sampler(kit, mask=feathered, seam_feather=0)  # the mask's own ramp, as it is
+    assert not torch.equal(mask_latent["samples"], seam_latent["samples"])
 
 
 class EvaluationCounter:
@@ -109,7 +128,8 @@ def counter(kit):
 
 
 @pytest.mark.parametrize("sampler_name,mode,expected", [
-    ("euler", "masked", 6), ("euler", "harmonized", 6 + 2 * 3), ("heun", "masked", 11), ("euler", "joint", 6)])
+    ("euler", "masked", 6), ("euler", "harmonized", 6 + 2 * 3), ("heun", "masked", 11), ("euler", "joint", 6),
+    ("euler", "consistent", 6), ("heun", "consistent", 11), ("dpmpp_2m", "consistent", 6)])
 def test_progress_fires_once_per_model_evaluation_and_the_report_counts_them(kit, counter, sampler_name, mode,
                                                                              expected):
     images, latent, report = run_sampler(kit, model=counter.model, steps=6, sampler_name=sampler_name, mode=mode,
@@ -162,7 +182,8 @@ def test_reference_strength_below_one_rerenders_references(kit):
     assert "re-rendered" in report
 
 
-def test_cancel_stops_sampling_promptly(kit, counter):
+@pytest.mark.parametrize("mode", ["masked", "consistent"])
+def test_cancel_stops_sampling_promptly(kit, counter, mode):
     import comfy.model_management
 
     def cancel_after_two(value, total, preview, node_id=None):
@@ -175,10 +196,78 @@ def test_cancel_stops_sampling_promptly(kit, counter):
     comfy.utils.set_progress_bar_global_hook(cancel_after_two)
     try:
         with pytest.raises(comfy.model_management.InterruptProcessingException):
-            run_sampler(kit, model=counter.model, steps=10)
+            run_sampler(kit, model=counter.model, steps=10, mode=mode)
     finally:
         comfy.model_management.interrupt_current_processing(False)
     assert counter.evaluations == 2
+
+
+def run_settings(kit, model=None, mask=None, **settings):
+    from iclora_pack.nodes.sampler import SamplerSettings, run_in_context_sampler
+
+    values = {"seed": 11, "steps": 4, **settings}
+    return run_in_context_sampler(model=model or kit["model"], positive=kit["positive"], negative=kit["negative"],
+                                  vae=kit["vae"], image=kit["canvas"], mask=kit["mask"] if mask is None else mask,
+                                  layout=kit["layout"], settings=SamplerSettings(**values))
+
+
+def test_consistent_keeps_references_differs_from_masked_and_is_deterministic(kit):
+    _, masked_latent, _ = run_sampler(kit, steps=6)
+    images, latent, report = run_sampler(kit, mode="consistent", steps=6)
+    encoded, _, _ = stock_masked(kit)
+    assert torch.allclose(latent["samples"][..., :8], encoded["samples"][..., :8], atol=1e-5)
+    assert torch.equal(images[:, :, :64], kit["canvas"][:, :, :64])
+    assert (latent["samples"][..., 8:] - masked_latent["samples"][..., 8:]).abs().max() > 1e-3
+    again, _, _ = run_sampler(kit, mode="consistent", steps=6)
+    assert torch.equal(again, images)
+    assert report.startswith("mode consistent: 6 model evaluations for 6 steps")
+
+
+def test_consistent_refinement_adds_one_counted_evaluation_per_refined_step(kit, counter):
+    result = run_settings(kit, model=counter.model, mode="consistent", steps=6, refine_fraction=0.5)
+    assert counter.evaluations == 6 + 3 and counter.progress == counter.evaluations
+    assert "9 model evaluations for 6 steps" in result.report and "first 3 steps refined once" in result.report
+    plain = run_settings(kit, mode="consistent", steps=6)
+    assert not torch.equal(result.latent["samples"], plain.latent["samples"])
+
+
+def test_reference_guidance_takes_a_second_counted_evaluation_on_refined_steps(kit, counter):
+    guided = run_settings(kit, model=counter.model, mode="consistent", steps=6, refine_fraction=0.5,
+                          reference_guidance=2.0)
+    assert counter.evaluations == 9 and counter.progress == 9
+    refined = run_settings(kit, mode="consistent", steps=6, refine_fraction=0.5)
+    assert not torch.equal(guided.latent["samples"], refined.latent["samples"])
+    assert torch.equal(guided.images[:, :, :64], kit["canvas"][:, :, :64])
+
+
+def test_consistent_batch_uses_one_seed_per_canvas(kit):
+    images, latent, report = run_sampler(kit, mode="consistent", batch_size=2)
+    _, second, _ = run_sampler(kit, mode="consistent", seed=12)
+    assert images.shape[0] == 2 and "seeds 11..12" in report
+    assert torch.allclose(latent["samples"][1:], second["samples"], atol=1e-5)
+    assert not torch.allclose(latent["samples"][0], latent["samples"][1])
+
+
+def test_consistent_on_a_fill_model_gives_it_the_references_as_clean_conditioning(kit):
+    fill = kit["nodes"].UNETLoader().load_unet("flux1-fill-dev.safetensors", "default")[0]
+    seen = []
+    watched = fill.clone()
+
+    def wrapper(apply_model, args):
+        seen.append(args["c"]["c_concat"].clone())
+        return apply_model(args["input"], args["timestep"], **args["c"])
+
+    watched.set_model_unet_function_wrapper(wrapper)
+    images, latent, report = run_sampler(kit, model=watched, mode="consistent", batch_size=2)
+    assert len(seen) == 4 and "Fill model: references also given as clean conditioning" in report
+    concat = seen[0]
+    assert concat.shape[1] == 16 + 64  # the greyed canvas latent and the 8 x 8-packed mask
+    assert concat[:, :16, :, :8].abs().mean() > 0.05  # the references are there (ComfyUI would send zeros)
+    assert torch.equal(concat[:, 16:, :, :8], torch.zeros_like(concat[:, 16:, :, :8]))  # kept: mask 0
+    assert torch.equal(concat[:, 16:, :, 8:], torch.ones_like(concat[:, 16:, :, 8:]))  # generated: mask 1
+    assert torch.equal(images[:, :, :64], kit["canvas"][:, :, :64].expand(2, -1, -1, -1))
+    fill_mode, _, _ = run_sampler(kit, model=fill, mode="fill")
+    assert not torch.equal(images[:1], fill_mode)
 
 
 @pytest.mark.parametrize("overrides,message", [
@@ -186,8 +275,9 @@ def test_cancel_stops_sampling_promptly(kit, counter):
     ({"mask": torch.zeros(1, 64, 128)}, "the mask has no output area"),
     ({"mask": torch.ones(1, 64, 128)}, "Use mode 'joint' for a text-only set"),
     ({"mode": "fill"}, "mode 'fill' needs a FLUX.1-Fill model (image input of 96 channels); this model takes 16"),
+    ({"mode": "consistent", "mask": torch.ones(1, 64, 128)}, "mode 'consistent' has no reference to keep"),
     ({"mode": "masked", "mask": None, "layout": None}, "Connect the mask from Output Slot Mask or the layout"),
-    ({"image": torch.rand(1, 64, 96, 3)}, "the canvas is 96x64 but the layout expects 128x64"),
+    ({"image": torch.rand(1, 64, 96, 3)}, "the canvas is 96x64 px but the layout describes a 128x64 px canvas"),
     ({"sampler_name": "nope"}, "(input 'sampler_name')"),
 ])
 def test_bad_inputs_are_refused_with_the_node_input_and_fix(kit, overrides, message):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pack_facts import skip_without_comfyui
 from safetensors.torch import save_file
-from workflow_api import FRONTEND_ONLY, node_inputs, to_api
+from workflow_api import FRONTEND_ONLY, is_widget, node_inputs, to_api
 
 skip_without_comfyui()
 
@@ -39,10 +39,39 @@ def test_previous_release_workflows_are_kept():
     assert len(PREVIOUS) == 20
 
 
+def as_the_editor_loads(workflow: dict, classes: dict) -> tuple[dict, list[str]]:
+    """The workflow with each node's saved widget values laid over today's widgets by position, as the editor's
+    `configure` does: widgets added since (after the last saved one) keep their defaults. Returns the workflow and
+    the widgets that took a default."""
+    workflow = json.loads(json.dumps(workflow))
+    defaulted = []
+    for node in workflow["nodes"]:
+        if node["type"] in FRONTEND_ONLY or node["type"] not in classes:
+            continue
+        widgets = []
+        for name, spec in node_inputs(classes[node["type"]]):
+            if is_widget(spec):
+                options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+                default = options.get("default", (spec[0] or [None])[0] if isinstance(spec[0], list) else None)
+                if default is None and spec[0] == "COMBO":
+                    default = (options.get("options") or [None])[0]
+                widgets.append((name, default))
+                if options.get("control_after_generate") or name in ("seed", "noise_seed"):
+                    widgets.append((f"{name} (control after generate)", "fixed"))
+        values = node.get("widgets_values", [])
+        for name, default in widgets[len(values):]:
+            values.append(default)
+            defaulted.append(f"{node['type']}.{name}")
+    return workflow, defaulted
+
+
 @pytest.mark.parametrize("path", PREVIOUS, ids=[p.stem for p in PREVIOUS])
 def test_previous_release_workflow_validates(comfy, previous_models, path):
     """Widget values are read by position against today's widgets (as the editor does), links by input name."""
-    prompt = to_api(json.loads(path.read_text()), comfy.nodes.NODE_CLASS_MAPPINGS)
+    workflow, defaulted = as_the_editor_loads(json.loads(path.read_text()), comfy.nodes.NODE_CLASS_MAPPINGS)
+    if defaulted:
+        print(f"{path.stem}: new widgets take their defaults: {sorted(set(defaulted))}")
+    prompt = to_api(workflow, comfy.nodes.NODE_CLASS_MAPPINGS)
     valid, node_errors, outputs = comfy.validate(prompt)
     assert node_errors == {} and valid, node_errors
     assert outputs

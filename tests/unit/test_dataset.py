@@ -23,7 +23,7 @@ from iclora_pack.nodes.dataset import (
     scan_dataset,
 )
 from iclora_pack.nodes.errors import PanelInputError
-from iclora_pack.nodes.prompts import build_joint_prompt, custom_preset, load_presets
+from iclora_pack.nodes.prompts import build_joint_prompt, custom_preset, load_presets, parse_joint_caption
 from PIL import Image
 
 STORYBOARD = load_presets()["film-storyboard"]
@@ -156,6 +156,45 @@ def test_custom_markers_follow_the_dataset_layout(inputs):
     caption = plan(inputs, "task", preset=preset).captions[0]
     assert caption.startswith("[MY-TASK] This two-panel image shows a product")
     assert "[VIEW-1] panel 1" in caption and "[VIEW-2] panel 2" in caption
+
+
+@pytest.mark.parametrize("caption", [CAPTION_COLON, CAPTION_COMMA])
+def test_per_panel_texts_as_written_rebuild_the_authors_captions_exactly(inputs, caption):
+    parts = parse_joint_caption(caption, STORYBOARD, rows=3, cols=1, count=3)
+    folder = inputs / "task" / "s"
+    for i, text in enumerate(parts.panel_texts, 1):
+        write_image(folder / f"{i}.png", 32, 32, i)
+        (folder / f"{i}.txt").write_text(text)
+    (folder / "summary.txt").write_text(parts.summary)
+    scan = scan_dataset(inputs, "task")
+    rebuilt = plan_dataset(scan, CanvasSettings(arrangement="column"), STORYBOARD, names=parts.names,
+                           punctuation="as written")
+    assert rebuilt.captions == [caption]
+    joined = plan_dataset(scan, CanvasSettings(arrangement="column"), STORYBOARD, names=parts.names)
+    # the preset's own separators (", " before each scene) give the comma caption too, but not the colon one
+    assert (joined.captions == [caption]) == (caption == CAPTION_COMMA)
+
+
+def test_a_verbatim_caption_without_the_task_markers_is_flagged_not_changed(inputs):
+    root = make_set_folders(inputs / "task", sets=2)
+    unmarked = "[MOVIE-SHOTS] three shots of a girl cooking, then reading."
+    (root / "set2" / "caption.txt").write_text(unmarked)
+    result = plan(inputs, "task", arrangement="column")
+    assert result.sets[0].warnings == ()
+    assert result.captions[1] == unmarked
+    assert "markers [SCENE-1] [SCENE-2] [SCENE-3] in panel order" in result.sets[1].warnings[0]
+    assert "warning: the caption does not have the Film Storyboard markers" in dataset.describe_plan(result)
+    custom = plan(inputs, "task", preset=custom_preset(), arrangement="column")
+    assert all(not s.warnings for s in custom.sets)
+
+
+def test_flat_canvases_are_checked_against_the_presets_own_markers(inputs):
+    root = inputs / "flat"
+    for name, caption in (("a", CAPTION_COMMA), ("b", "[MOVIE-SHOTS] one long shot, [SCENE-1] only.")):
+        write_image(root / f"{name}.png", 32, 48, 0)
+        (root / f"{name}.txt").write_text(caption)
+    result = plan(inputs, "flat")
+    assert result.sets[0].warnings == () and "[SCENE-2]" in result.sets[1].warnings[0]
 
 
 def test_caption_txt_wins_over_per_panel_texts(inputs):

@@ -121,7 +121,7 @@ def test_a_range_is_never_dropped_from_a_list():
 
 
 def test_order_takes_any_whitespace_as_a_separator_like_the_editor_preview():
-    for order in ("I O", "I\tO", "I\nO", "I\r\n O", " i ;o ", "IO", "I,\u00a0O"):
+    for order in ("I O", "I\tO", "I\nO", "I\r\n O", " i ;o ", "IO", "I,\u00a0O", "I\u3000O", "\ufeffIO"):
         assert concat(order=order).layout.role_string() == "I,O", repr(order)
     assert concat(order=" \t\n").layout.role_string() == "I,O"  # only separators: the default order
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import pytest
 import torch
+from iclora_pack.nodes.masks import box_blur
 from iclora_pack.nodes.sampling_math import (
+    MODES,
     harmonized_steps,
+    noise_estimate,
     paste_references,
     paste_weight,
     planned_step_count,
     reference_soft_mask,
+    refined_steps,
     renoise,
+    seam_mask,
 )
 
 
@@ -64,3 +69,46 @@ def test_paste_references_puts_original_pixels_back_exactly():
     out = paste_references(decoded, original, weight)
     assert torch.equal(out[:, :, :8], original[:, :, :8].expand(2, -1, -1, -1))
     assert torch.equal(out[:, :, 8:], decoded[:, :, 8:])
+
+
+@pytest.mark.parametrize("flow,sigma", [(True, 0.7), (True, 0.05), (False, 3.0), (False, 0.2)])
+def test_noise_estimate_recovers_the_noise_renoising_put_in(flow, sigma):
+    generator = torch.Generator().manual_seed(1)
+    x0, noise = torch.randn(2, 2, 4, 8, 8, generator=generator)
+    x = (1 - sigma) * x0 + sigma * noise if flow else x0 + sigma * noise
+    assert torch.allclose(noise_estimate(x, x0, torch.tensor([sigma, sigma]), flow), noise, atol=1e-5)
+    assert torch.allclose(noise_estimate(x, x0, sigma, flow), noise, atol=1e-5)
+
+
+def test_consistent_mode_costs_one_evaluation_a_step_plus_its_refined_steps():
+    assert "consistent" in MODES
+    assert planned_step_count(20, "consistent", 3, 1.0) == 20
+    assert planned_step_count(20, "consistent", 3, 1.0, refine=0.5) == 30
+    assert refined_steps(20, 0.25) == 5 and refined_steps(20, 0.0) == 0
+
+
+def _panel_mask(width: int = 64, border: int = 32) -> torch.Tensor:
+    mask = torch.zeros(1, 16, width)
+    mask[..., border:] = 1.0
+    return mask
+
+
+def test_seam_feather_zero_uses_the_connected_mask_as_it_is():
+    feathered = box_blur(_panel_mask(), 4)
+    assert torch.equal(seam_mask(feathered, 0), feathered)
+
+
+def test_seam_feather_softens_a_hard_mask_with_a_ramp_of_about_twice_its_value():
+    soft = seam_mask(_panel_mask(), 4)
+    row = soft[0, 0]
+    ramp = ((row > 0) & (row < 1)).sum().item()
+    assert ramp == 2 * 4 and torch.equal(soft, box_blur(_panel_mask(), 4).clamp(0, 1))
+
+
+@pytest.mark.parametrize("mask_feather,seam_feather", [(4, 4), (8, 2), (2, 8)])
+def test_a_feathered_mask_is_not_blurred_twice(mask_feather, seam_feather):
+    hard = _panel_mask()
+    from_feathered = seam_mask(box_blur(hard, mask_feather).clamp(0, 1), seam_feather)
+    assert torch.equal(from_feathered, seam_mask(hard, seam_feather))  # one ramp, the sampler's
+    twice = box_blur(box_blur(hard, mask_feather), seam_feather)
+    assert not torch.allclose(from_feathered, twice)

@@ -68,32 +68,32 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new), encoding="utf-8")
 
 
-def test_renaming_an_input_in_the_source_fails_the_guard(tmp_path, snapshot):
-    """The guard reads the real source: rename Output Slot Mask's `grow` in a copy of the pack and it objects."""
+def test_renaming_an_input_in_the_source_fails_the_guard(tmp_path, current):
+    """The guard reads the real source: rename Output Slot Mask's `grow` in a copy of the pack and it objects.
+    (Compared with the unedited source, so changes not yet in the snapshot do not interfere.)"""
     pack = _pack_copy(tmp_path)
     _edit(pack / "nodes" / "panel_nodes.py", 'io.Int.Input("grow",', 'io.Int.Input("grow_px",')
-    breaking, _ = schema_snapshot.compare(snapshot["nodes"], schema_snapshot.public_schema(read_schemas(pack)))
+    breaking, _ = schema_snapshot.compare(current, schema_snapshot.public_schema(read_schemas(pack)))
     assert "ICLoRA_OutputSlotMask: input 'grow' removed or renamed" in breaking
     assert any("ICLoRA_OutputSlotMask: new required input 'grow_px'" in line for line in breaking)
 
 
-def test_changing_a_default_or_dropping_an_option_in_the_source_fails_the_guard(tmp_path, snapshot):
+def test_changing_a_default_or_dropping_an_option_in_the_source_fails_the_guard(tmp_path, current):
     pack = _pack_copy(tmp_path)
     _edit(pack / "nodes" / "sampler_node.py", 'io.Int.Input("steps", default=20,', 'io.Int.Input("steps", default=28,')
     _edit(pack / "nodes" / "panel_nodes.py", 'io.Combo.Input("fit", options=list(FIT_MODES),',
           'io.Combo.Input("fit", options=[m for m in FIT_MODES if m != "stretch"],')
-    breaking, _ = schema_snapshot.compare(snapshot["nodes"], schema_snapshot.public_schema(read_schemas(pack)))
+    breaking, _ = schema_snapshot.compare(current, schema_snapshot.public_schema(read_schemas(pack)))
     assert "ICLoRA_InContextSampler: input 'steps' changed default 20 -> 28" in breaking
     assert "ICLoRA_PanelConcatenate: input 'fit' lost options ['stretch']" in breaking
 
 
-def test_a_new_optional_input_in_the_source_passes_and_is_reported(tmp_path, snapshot):
+def test_a_new_optional_input_in_the_source_passes_and_is_reported(tmp_path, current):
     pack = _pack_copy(tmp_path)
     _edit(pack / "nodes" / "panel_nodes.py", 'io.Boolean.Input("invert", default=False, tooltip="Mask the kept '
           'panels instead."),', 'io.Boolean.Input("invert", default=False, tooltip="Mask the kept panels '
           'instead."),\n                io.Mask.Input("extra_mask", optional=True, tooltip="x"),')
-    breaking, additive = schema_snapshot.compare(snapshot["nodes"],
-                                                 schema_snapshot.public_schema(read_schemas(pack)))
+    breaking, additive = schema_snapshot.compare(current, schema_snapshot.public_schema(read_schemas(pack)))
     assert breaking == []
     assert additive == ["ICLoRA_OutputSlotMask: new optional input 'extra_mask'"]
 
