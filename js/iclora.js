@@ -23,10 +23,9 @@ function widgetValue(node, name, fallback) {
 }
 
 // Mirrors nodes/layout.py (parse_order, grid_shape) for the preview; the backend stays the authority.
-// The separators are Python's \s (str.isspace) plus , and ;: JavaScript's \s differs (U+001C-U+001F, U+0085,
-// U+FEFF), and a tab or a newline must preview exactly as the backend parses it.
-const PY_SPACE = "\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
-const ORDER_SEPARATORS = new RegExp(`[${PY_SPACE},;]`, "g");
+// The separators are JavaScript's \s plus , and ; and the backend uses exactly that set (nodes/layout.py
+// WHITESPACE), so a tab or a newline previews as the backend parses it.
+const ORDER_SEPARATORS = /[\s,;]/g;
 
 export function planLayout({ images, outputSlots, order, arrangement, rows, cols }) {
   const letters = String(order || "").replace(ORDER_SEPARATORS, "").toUpperCase().split("");

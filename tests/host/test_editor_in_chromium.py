@@ -331,8 +331,8 @@ LAYOUT_CASES = [
     case(1, 2, "I\nO\r\nO"),
     case(2, 1, " O;i,\u3000I\u00a0"),
     case(1, 1, "\t\n "),  # only separators: inputs first
-    case(1, 2, ",;\x1c\x85"),  # Python's whitespace, not JavaScript's \s
-    case(1, 1, "I\ufeffO"),  # JavaScript's \s, not Python's whitespace: rejected
+    case(1, 1, "I\ufeffO"),  # JavaScript's \s (a byte-order mark), not Python's: a separator on both sides
+    case(1, 2, "I\x1cO\x85O"),  # Python's whitespace, not JavaScript's: rejected on both sides
     case(1, 2, "I O X"),
     case(1, 2, "I O O O"),
     case(1, 1, "I\u200bO"),  # a zero-width space is not whitespace to Python: rejected
