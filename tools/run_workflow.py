@@ -98,6 +98,13 @@ def check_arguments(options) -> list[str]:
                             "file")
         if not options.jobs.is_file():
             problems.append(f"--jobs: {options.jobs} does not exist")
+        else:  # every bad line now, with the rest, rather than after a missing package is installed
+            import batch_jobs
+
+            try:
+                batch_jobs.load_jobs(options.jobs)
+            except batch_jobs.JobsFileError as error:
+                problems.append(str(error))
         return problems
     panels, panel_problems = parse_panels(options.panel)
     problems += panel_problems
