@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import json
 import os
 import sys
@@ -51,7 +52,7 @@ import torch.utils.checkpoint
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from oracle_consistency import load_comfy  # noqa: E402
 
-DATA_VERSION = 7  # bump when the set generator or the training loop changes: the cache key includes it
+DATA_VERSION = 8  # bump when the set generator or the training loop changes: the cache key includes it
 TOKEN = 2  # latent cells per Flux token side (patch size)
 SIDE = 3  # tokens per panel side
 ID_CH, FREE_CH = 4, 12  # together all 16 channels: full-rank data (see `SetMaker`)
@@ -135,7 +136,9 @@ TASKS = (("recolour",), ("recolour", "negate"))  # 2-panel and 3-panel sets of t
 
 def cache_path(t: TrainSettings) -> Path:
     folder = Path(os.environ.get("ICLORA_BENCH_CACHE", Path.home() / ".cache" / "iclora-bench"))
-    key = hashlib.sha256(json.dumps(asdict(t), sort_keys=True).encode()).hexdigest()[:16]
+    # the settings and the code that makes the weights: an edit there cannot load stale weights
+    code = "".join(inspect.getsource(f) for f in (tiny_flux_config, SetMaker, identity_init, checkpoint_block, train))
+    key = hashlib.sha256((json.dumps(asdict(t), sort_keys=True) + code).encode()).hexdigest()[:16]
     return folder / f"learned-sets-{key}.safetensors"
 
 
@@ -380,7 +383,7 @@ def save_frontier(path: Path, points: list[tuple[str, float, float]], joint: flo
     from PIL import Image, ImageDraw
 
     w, h, left, bottom, top, right = 680, 420, 70, 50, 40, 20
-    x_max = max(4.4, max(p[1] for p in points) + 0.4)
+    x_max = max(4.4, max(p[1] for p in points) + 1.0)  # room for the rightmost label
     y_max = max(2.5, max(p[2] for p in points) * 1.1)
     image = Image.new("RGB", (w, h), "white")
     draw = ImageDraw.Draw(image)
