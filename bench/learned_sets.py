@@ -409,11 +409,19 @@ def save_frontier(path: Path, points: list[tuple[str, float, float]], joint: flo
     draw.text((6, 8), title + ": rule error (lower is better)", fill="black")
     colours = {"masked": (200, 60, 40), "consistent": (30, 90, 200), "harmonized": (150, 60, 170),
                "joint": (60, 60, 60)}
-    for i, (label, x, y) in enumerate(points):
+    placed: list[tuple[float, float, float, float]] = []  # label boxes so far: no label hides another
+    for label, x, y in points:
         px, py = to_px(x, y)
         colour = colours.get(label.split()[0], (0, 0, 0))
         draw.ellipse([px - 4, py - 4, px + 4, py + 4], fill=colour)
-        draw.text((px + 6, py - 16 + 14 * (i % 3)), label, fill=colour)
+        w_text = draw.textlength(label)
+        for dy in (-6, 6, -18, 18, -30, 30, -42, 42):
+            box = (px + 7, py + dy - 6, px + 7 + w_text, py + dy + 6)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        draw.line([px + 4, py, box[0], py + dy], fill=colour)
+        draw.text((box[0] + 2, box[1]), label, fill=colour)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
 
