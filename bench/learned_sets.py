@@ -6,8 +6,10 @@ trained on the CPU, with the flow-matching objective of ComfyUI's CONST model sa
 directly in latent space, so the rule between panels holds exactly:
 
 - every panel is 3 x 3 Flux tokens (6 x 6 latent cells); its latent is an "identity" (4 channels, the same over
-  the panel, like a subject that must stay the same) and a smaller "free" field (2 channels per token, random in
-  every panel: what may vary, like pose or background), placed in fixed orthogonal directions of the 16 channels;
+  the panel, like a subject that must stay the same) and a smaller "free" field (the other 12 channels, random in
+  every latent cell: what may vary, like pose or background), in fixed orthogonal directions of the 16 channels.
+  Together they fill every latent direction, as a VAE's latents do: on data that leaves directions empty the
+  velocity the model must learn grows as 1 / sigma there, which a tiny model does not fit;
 - an output panel's identity is the rule applied to the reference's: `recolour` (a fixed permutation of the 4
   identity channels) for the 2-panel sets, `recolour` and `negate` for the 3-panel sets (one reference, two
   outputs); a task vector (the "prompt") says which set it is.
@@ -25,9 +27,9 @@ Few-shot, in the paper's spirit: ComfyUI's TrainLoraNode (called in-process) tun
 and the new rule's error is printed before and after.
 
 Trained weights are cached outside the repository, in ~/.cache/iclora-bench/<hash of the settings>.safetensors
-(ICLORA_BENCH_CACHE overrides the folder); the first run trains (1500 steps: 353 s measured on one core of a busy shared
-machine) and prints the time.
-Training starts from an identity init (see `identity_init`) so the small CPU budget goes to the sets.
+(ICLORA_BENCH_CACHE overrides the folder); the first run trains and prints the time.
+Training starts from an identity init (see `identity_init`) so the small CPU budget goes to the sets, and checkpoints
+the blocks with `checkpoint_block`, not ComfyUI's `nodes_train.patch`, whose gradients are wrong for Flux.
 
 Run: COMFYUI_PATH=/path/to/ComfyUI python bench/learned_sets.py [--canvases 64] [--steps 20] [--image PNG]
 """
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import json
 import os
 import sys
@@ -44,14 +47,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import torch.utils.checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from oracle_consistency import load_comfy  # noqa: E402
 
-DATA_VERSION = 6  # bump when the set generator changes: the cache key includes it
+DATA_VERSION = 8  # bump when the set generator or the training loop changes: the cache key includes it
 TOKEN = 2  # latent cells per Flux token side (patch size)
 SIDE = 3  # tokens per panel side
-ID_CH, FREE_CH = 4, 2
+ID_CH, FREE_CH = 4, 12  # together all 16 channels: full-rank data (see `SetMaker`)
 FREE_SCALE = 0.5  # the free field is smaller than the identity: the identity dominates each panel
 RULES = {"recolour": 0, "negate": 1, "reverse": 2}  # the task vector index of each rule
 PERMUTATION = (1, 2, 3, 0)
@@ -63,7 +67,7 @@ class TrainSettings:
     heads: int = 2
     depth: int = 1
     single_depth: int = 2
-    steps: int = 1500
+    steps: int = 3000
     batch: int = 32
     lr: float = 3e-3
     seed: int = 0
@@ -86,7 +90,7 @@ class SetMaker:
     def __init__(self, seed: int = 1234):
         g = torch.Generator().manual_seed(seed)
         basis = torch.linalg.qr(torch.randn(16, ID_CH + FREE_CH, generator=g))[0]
-        self.scale = (16 / (ID_CH + FREE_CH)) ** 0.5  # unit variance per latent cell
+        self.scale = (16 / (ID_CH + FREE_CH * FREE_SCALE ** 2)) ** 0.5  # unit variance per latent cell
         self.identity_basis, self.free_basis = basis[:, :ID_CH], basis[:, ID_CH:]
         self.tasks = torch.randn(len(RULES), 1, 32, generator=g)
         self.pooled = torch.randn(len(RULES), 32, generator=g)
@@ -102,19 +106,21 @@ class SetMaker:
         raise ValueError(name)
 
     def panel(self, identity: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
+        """`identity` per token (upsampled to its cells), `free` per latent cell."""
         up = lambda f: f.repeat_interleave(TOKEN, -1).repeat_interleave(TOKEN, -2)  # noqa: E731
         return self.scale * (torch.einsum("ck,nkhw->nchw", self.identity_basis, up(identity))
-                             + torch.einsum("ck,nkhw->nchw", self.free_basis, up(free)))
+                             + torch.einsum("ck,nkhw->nchw", self.free_basis, free))
 
     def fields(self, panel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token-level identity and free fields of a latent panel (the inverse of `panel`)."""
+        """Token-level identity and cell-level free field of a latent panel (the inverse of `panel`)."""
         pooled = torch.nn.functional.avg_pool2d(panel, TOKEN) / self.scale
         return (torch.einsum("ck,nchw->nkhw", self.identity_basis, pooled),
-                torch.einsum("ck,nchw->nkhw", self.free_basis, pooled))
+                torch.einsum("ck,nchw->nkhw", self.free_basis, panel / self.scale))
 
     def sets(self, n: int, rules: tuple[str, ...], generator: torch.Generator) -> torch.Tensor:
         identity = torch.randn(n, ID_CH, 1, 1, generator=generator).expand(-1, -1, SIDE, SIDE)
-        free = lambda: FREE_SCALE * torch.randn(n, FREE_CH, SIDE, SIDE, generator=generator)  # noqa: E731
+        cells = SIDE * TOKEN
+        free = lambda: FREE_SCALE * torch.randn(n, FREE_CH, cells, cells, generator=generator)  # noqa: E731
         panels = [self.panel(identity, free())]
         for name in rules:
             panels.append(self.panel(self.rule(identity, name), free()))
@@ -130,7 +136,9 @@ TASKS = (("recolour",), ("recolour", "negate"))  # 2-panel and 3-panel sets of t
 
 def cache_path(t: TrainSettings) -> Path:
     folder = Path(os.environ.get("ICLORA_BENCH_CACHE", Path.home() / ".cache" / "iclora-bench"))
-    key = hashlib.sha256(json.dumps(asdict(t), sort_keys=True).encode()).hexdigest()[:16]
+    # the settings and the code that makes the weights: an edit there cannot load stale weights
+    code = "".join(inspect.getsource(f) for f in (tiny_flux_config, SetMaker, identity_init, checkpoint_block, train))
+    key = hashlib.sha256((json.dumps(asdict(t), sort_keys=True) + code).encode()).hexdigest()[:16]
     return folder / f"learned-sets-{key}.safetensors"
 
 
@@ -163,10 +171,31 @@ def identity_init(flux) -> None:
             linear.bias.zero_()
 
 
+def checkpoint_block(block) -> None:
+    """Gradient checkpointing that gives the right gradients. Flux blocks add to their input in place
+    (`x += ...`); without checkpointing autograd refuses that, and ComfyUI's own `nodes_train.patch` checkpoints
+    the block but lets it mutate the saved input, so the backward pass recomputes the block from the wrong input
+    and every block's gradient is off (measured: it differs from an out-of-place copy of the model, which this
+    wrapper matches). Cloning the inputs inside the checkpoint keeps the saved ones intact."""
+    forward = block.forward
+
+    def run(*args, **kwargs):
+        fresh = lambda a: a.clone() if torch.is_tensor(a) else a  # noqa: E731
+        return forward(*map(fresh, args), **{k: fresh(v) for k, v in kwargs.items()})
+
+    block.org_forward = forward  # what ComfyUI's `nodes_train.unpatch` restores
+    block.forward = lambda *a, **k: torch.utils.checkpoint.checkpoint(run, *a, use_reentrant=False, **k)
+
+
+def checkpoint_patch(module) -> None:
+    """`checkpoint_block` in place of ComfyUI's `nodes_train.patch` for TrainLoraNode (same contract)."""
+    if hasattr(module, "forward"):
+        checkpoint_block(module)
+
+
 def train(t: TrainSettings, maker: SetMaker, path: Path) -> float:
     """Flow matching as ComfyUI's CONST sampling defines it: x_s = s e + (1 - s) x0, the model's output
     v = (x_s - x0_hat) / s, trained towards e - x0; s half uniform, half logit-normal. Returns the seconds it took."""
-    from comfy_extras.nodes_train import patch  # ComfyUI's checkpointing: Flux blocks add in place
     from safetensors.torch import save_file
 
     torch.manual_seed(t.seed)
@@ -178,7 +207,7 @@ def train(t: TrainSettings, maker: SetMaker, path: Path) -> float:
             torch.nn.init.ones_(module.scale)
     identity_init(model.diffusion_model)
     for block in (*model.diffusion_model.double_blocks, *model.diffusion_model.single_blocks):
-        patch(block)
+        checkpoint_block(block)
     model.train()
     optimizer = torch.optim.AdamW(model.diffusion_model.parameters(), lr=t.lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=t.lr, total_steps=t.steps, pct_start=0.05)
@@ -285,17 +314,21 @@ def run_mode(patcher, maker: SetMaker, rules: tuple[str, ...], references: torch
 def few_shot(patcher, maker: SetMaker, steps: int, seed: int, references: torch.Tensor, modes: tuple[str, ...]):
     """LoRA-tune the base on 10 sets of an unseen rule with ComfyUI's TrainLoraNode; the rule's error before/after."""
     import comfy.latent_formats
-    from comfy_extras.nodes_train import TrainLoraNode
+    from comfy_extras import nodes_train
 
     fmt = comfy.latent_formats.Flux()
     rules = ("reverse",)
     shots = fmt.process_out(maker.sets(10, rules, torch.Generator().manual_seed(seed + 99)))
     start = time.perf_counter()
-    tuned = TrainLoraNode().train(model=patcher, latents={"samples": shots}, positive=maker.conditioning("reverse"),
-                                  batch_size=10, steps=300, grad_accumulation_steps=1, learning_rate=3e-3, rank=8,
-                                  optimizer="AdamW", loss_function="MSE", seed=seed, training_dtype="fp32",
-                                  lora_dtype="fp32", algorithm="LoRA", gradient_checkpointing=True,
-                                  existing_lora="[None]")[0]
+    stock_patch, nodes_train.patch = nodes_train.patch, checkpoint_patch  # right gradients (see checkpoint_block)
+    try:
+        tuned = nodes_train.TrainLoraNode().train(
+            model=patcher, latents={"samples": shots}, positive=maker.conditioning("reverse"), batch_size=10,
+            steps=300, grad_accumulation_steps=1, learning_rate=3e-3, rank=8, optimizer="AdamW", loss_function="MSE",
+            seed=seed, training_dtype="fp32", lora_dtype="fp32", algorithm="LoRA", gradient_checkpointing=True,
+            existing_lora="[None]")[0]
+    finally:
+        nodes_train.patch = stock_patch
     seconds = time.perf_counter() - start
     rows = []
     for mode in modes:
@@ -350,7 +383,7 @@ def save_frontier(path: Path, points: list[tuple[str, float, float]], joint: flo
     from PIL import Image, ImageDraw
 
     w, h, left, bottom, top, right = 680, 420, 70, 50, 40, 20
-    x_max = max(4.4, max(p[1] for p in points) + 0.4)
+    x_max = max(4.4, max(p[1] for p in points) + 1.0)  # room for the rightmost label
     y_max = max(2.5, max(p[2] for p in points) * 1.1)
     image = Image.new("RGB", (w, h), "white")
     draw = ImageDraw.Draw(image)
@@ -376,11 +409,19 @@ def save_frontier(path: Path, points: list[tuple[str, float, float]], joint: flo
     draw.text((6, 8), title + ": rule error (lower is better)", fill="black")
     colours = {"masked": (200, 60, 40), "consistent": (30, 90, 200), "harmonized": (150, 60, 170),
                "joint": (60, 60, 60)}
-    for i, (label, x, y) in enumerate(points):
+    placed: list[tuple[float, float, float, float]] = []  # label boxes so far: no label hides another
+    for label, x, y in points:
         px, py = to_px(x, y)
         colour = colours.get(label.split()[0], (0, 0, 0))
         draw.ellipse([px - 4, py - 4, px + 4, py + 4], fill=colour)
-        draw.text((px + 6, py - 16 + 14 * (i % 3)), label, fill=colour)
+        w_text = draw.textlength(label)
+        for dy in (-6, 6, -18, 18, -30, 30, -42, 42):
+            box = (px + 7, py + dy - 6, px + 7 + w_text, py + dy + 6)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        draw.line([px + 4, py, box[0], py + dy], fill=colour)
+        draw.text((box[0] + 2, box[1]), label, fill=colour)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
 
