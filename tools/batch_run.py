@@ -365,6 +365,17 @@ async def _make_set_remotely(client: ComfyClient, spec: SetSpec, options: Option
     return pictures, shape, prompt_id, time.monotonic() - started
 
 
+def _resume(jobs: list[batch_jobs.Job], out: Path) -> tuple[Manifest, list[SetSpec], int]:
+    """The output folder's manifest, the sets still to make, and how many an earlier run already made."""
+    out.mkdir(parents=True, exist_ok=True)
+    specs = [s for job in jobs for s in job.sets()]
+    batch_jobs.clean_staging(out)
+    manifest = Manifest.load(out)
+    manifest.adopt_published(specs, out)
+    todo = [s for s in specs if not manifest.is_done(s, out)]
+    return manifest, todo, len(specs) - len(todo)
+
+
 async def run_on_servers(jobs: list[batch_jobs.Job], servers: list[str], options: Options,
                          progress_stream=None, use_tqdm: bool | None = None) -> tuple[Scheduler, int]:
     """Every set of every job, spread over `servers`; returns the scheduler (finished, failed) and how many sets
@@ -372,13 +383,7 @@ async def run_on_servers(jobs: list[batch_jobs.Job], servers: list[str], options
     import aiohttp
 
     out = options.out
-    out.mkdir(parents=True, exist_ok=True)
-    specs = [s for job in jobs for s in job.sets()]
-    batch_jobs.clean_staging(out)
-    manifest = Manifest.load(out)
-    manifest.adopt_published(specs, out)
-    todo = [s for s in specs if not manifest.is_done(s, out)]
-    skipped = len(specs) - len(todo)
+    manifest, todo, skipped = _resume(jobs, out)
     scheduler = Scheduler(todo, servers, options.capacity)
     progress = Progress(len(todo), servers, progress_stream, use_tqdm)
     if skipped:
@@ -453,12 +458,7 @@ def run_in_process(jobs: list[batch_jobs.Job], modules, work: Path, options: Opt
 
     nodes, execution, _ = modules
     out = options.out
-    out.mkdir(parents=True, exist_ok=True)
-    specs = [s for job in jobs for s in job.sets()]
-    batch_jobs.clean_staging(out)
-    manifest = Manifest.load(out)
-    manifest.adopt_published(specs, out)
-    todo = [s for s in specs if not manifest.is_done(s, out)]
+    manifest, todo, skipped = _resume(jobs, out)
     here = "in-process"
     scheduler = Scheduler(todo, [here], capacity=1)
     progress = Progress(len(todo), [here], progress_stream, use_tqdm)
@@ -502,4 +502,4 @@ def run_in_process(jobs: list[batch_jobs.Job], modules, work: Path, options: Opt
                 progress.finished(spec, here)
     finally:
         progress.close()
-    return scheduler, len(specs) - len(todo)
+    return scheduler, skipped

@@ -25,17 +25,7 @@ def test_previous_release_workflows_open_with_their_values(server):
         for path in PREVIOUS:
             saved = json.loads(path.read_text())
             expected, _ = as_the_editor_loads(saved, info)  # /object_info entries serve as classes
-            loaded = page.evaluate(
-                """async (data) => {
-                    await window.app.loadGraphData(data, true, true, null);
-                    return window.app.graph._nodes.map(n => ({
-                        id: n.id, type: n.type,
-                        registered: !!window.LiteGraph.registered_node_types[n.type],
-                        values: (n.widgets || []).filter(w => w.serialize !== false).map(w => w.value),
-                    }));
-                }""",
-                saved,
-            )
+            loaded = editor_tests.load_workflow(page, saved)
             page.wait_for_timeout(200)
             assert page.get_by_text("Invalid workflow").count() == 0, f"{path.name}: the editor rejected it"
             page.keyboard.press("Escape")  # the missing-models dialog
