@@ -21,7 +21,9 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import json
 import re
+import subprocess
 import sys
 import types
 from contextlib import contextmanager
@@ -261,8 +263,23 @@ def describe_node(schema) -> dict:
 
 
 def read_schemas(pack_root: Path) -> dict[str, dict]:
-    """Every node of the pack at `pack_root`, described from its source with the stand-in (no ComfyUI)."""
+    """Every node of the pack at `pack_root`, described from its source with the stand-in (no ComfyUI).
+
+    Where real ComfyUI is already imported in this process (both test tiers in one pytest run), the stand-in
+    cannot take its place, so the reading runs in a fresh interpreter instead."""
+    if any(m.split(".")[0] in HOST_ROOTS for m in sys.modules):
+        return _read_schemas_in_fresh_interpreter(Path(pack_root).resolve())
     with standin_comfyui():
         classes = node_classes_from_source(Path(pack_root).resolve())
         described = [describe_node(cls.define_schema()) for cls in classes]
     return {node["node_id"]: node for node in described}
+
+
+def _read_schemas_in_fresh_interpreter(pack_root: Path) -> dict[str, dict]:
+    code = ("import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+            "from schema_standin import read_schemas; print(json.dumps(read_schemas(Path(sys.argv[2]))))")
+    done = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parent), str(pack_root)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"reading the schemas in a fresh interpreter failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout)
