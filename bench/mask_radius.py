@@ -10,7 +10,6 @@ Run: python bench/mask_radius.py [--threads 1]
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import time
@@ -23,11 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_pack():
-    spec = importlib.util.spec_from_file_location("iclora_pack", ROOT / "__init__.py",
-                                                  submodule_search_locations=[str(ROOT)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["iclora_pack"] = module
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(ROOT / "tools"))
+    from comfy_inprocess import import_pack
+
+    import_pack("iclora_pack")
     from iclora_pack.nodes.layout import build_layout
     from iclora_pack.nodes.masks import slot_mask
 

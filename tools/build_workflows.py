@@ -9,9 +9,7 @@ the presets (LoRA file, canvas, layout). Run it after changing a preset or a nod
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import uuid
 from pathlib import Path
 
@@ -31,11 +29,9 @@ VIEW_OFFSET = (90, 85)
 
 
 def load_presets():
-    spec = importlib.util.spec_from_file_location("iclora_pack", ROOT / "__init__.py",
-                                                  submodule_search_locations=[str(ROOT)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["iclora_pack"] = module
-    spec.loader.exec_module(module)
+    from comfy_inprocess import import_pack  # light: ComfyUI itself is imported only when started
+
+    import_pack("iclora_pack")
     from iclora_pack.nodes.prompts import load_presets as presets
 
     return presets()
