@@ -21,9 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-import batch_jobs  # noqa: E402
-import batch_run  # noqa: E402
-from comfy_server import start_servers  # noqa: E402
+from iclora_tools.comfyui.server import start_servers  # noqa: E402
+from iclora_tools.runner.batch import jobs as batch_jobs  # noqa: E402
+from iclora_tools.runner.batch import run as batch_run  # noqa: E402
 
 
 def write_jobs(folder: Path, sets: int, steps: int, seed: int) -> Path:

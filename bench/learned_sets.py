@@ -292,7 +292,7 @@ PICTURED = (("joint", {}), ("masked", {}), ("consistent", {}), ("harmonized", {"
 def run_mode(patcher, maker: SetMaker, rules: tuple[str, ...], references: torch.Tensor, mode: str, extra: dict,
              steps: int, seed: int) -> tuple[Scores, torch.Tensor]:
     import comfy.latent_formats
-    from iclora_pack.nodes.sampler import SamplerSettings, make_noise, sample_latent
+    from iclora_pack.nodes.host.sampler import SamplerSettings, make_noise, sample_latent
 
     fmt = comfy.latent_formats.Flux()
     n = references.shape[0]

@@ -23,11 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def load_pack():
     sys.path.insert(0, str(ROOT / "tools"))
-    from comfy_inprocess import import_pack
+    from iclora_tools import import_pack
 
     import_pack("iclora_pack")
-    from iclora_pack.nodes.layout import build_layout
-    from iclora_pack.nodes.masks import slot_mask
+    from iclora_pack.nodes.core.layout import build_layout
+    from iclora_pack.nodes.core.masks import slot_mask
 
     return build_layout, slot_mask
 

@@ -22,7 +22,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-import comfy_inprocess  # noqa: E402
+from iclora_tools import import_pack  # noqa: E402
+from iclora_tools.comfyui import inprocess as comfy_inprocess  # noqa: E402
 
 
 def load_comfy() -> None:
@@ -31,7 +32,7 @@ def load_comfy() -> None:
     if not root:
         sys.exit("set COMFYUI_PATH to a ComfyUI checkout")
     comfy_inprocess.import_comfyui(Path(root).resolve(), cpu=True)
-    comfy_inprocess.import_pack("iclora_pack")
+    import_pack("iclora_pack")
 
 
 class OracleNet(torch.nn.Module):
@@ -93,7 +94,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args()
     load_comfy()
-    from iclora_pack.nodes.sampler import SamplerSettings, make_noise, sample_latent
+    from iclora_pack.nodes.host.sampler import SamplerSettings, make_noise, sample_latent
 
     tau = options.tau
     model = oracle_model(tau)

@@ -30,9 +30,9 @@ SIZES = (256, 512)  # panel side in px; two panels side by side
 
 def setup(models_dir: Path):
     load_comfy()
-    import comfy_inprocess
     import folder_paths
-    import tiny_models
+    from iclora_tools.comfyui import inprocess as comfy_inprocess
+    from iclora_tools.comfyui import tiny_models
 
     import nodes
 
@@ -48,8 +48,8 @@ def setup(models_dir: Path):
 
 
 def make_canvas(side: int):
-    from iclora_pack.nodes.canvas import concatenate_panels
-    from iclora_pack.nodes.masks import slot_mask
+    from iclora_pack.nodes.core.canvas import concatenate_panels
+    from iclora_pack.nodes.core.masks import slot_mask
 
     result = concatenate_panels([("image_1", torch.rand(1, side, side, 3))], 1)
     return result.canvas, slot_mask(result.layout)
@@ -64,7 +64,7 @@ def stock(kit, canvas, mask, steps):
 
 
 def ours(kit, canvas, mask, steps):
-    from iclora_pack.nodes.sampler import SamplerSettings, run_in_context_sampler
+    from iclora_pack.nodes.host.sampler import SamplerSettings, run_in_context_sampler
 
     _, model, vae, positive, negative = kit
     settings = SamplerSettings(mode="masked", seed=1, steps=steps)

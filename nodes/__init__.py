@@ -1,1 +1,1 @@
-"""The pack's modules: plain tensor logic (no ComfyUI import) beside thin V3 node classes."""
+"""The pack's Python code: `core/` is plain logic with no ComfyUI import, `host/` adapts it to ComfyUI."""

@@ -3,9 +3,9 @@
 Runs only when COMFYUI_PATH points at a ComfyUI checkout; otherwise every host test is skipped with one reason.
 The pack is loaded by ComfyUI's own custom-node loader from a `custom_nodes` folder (under its registry folder
 name), tiny FLUX-architecture models are written into a temporary model folder, and graphs run through
-`execution.PromptExecutor` after `execution.validate_prompt`: all of it from tools/comfy_inprocess.py and
-tools/tiny_models.py, which the headless runner and the benchmarks share. A real server in a subprocess is
-tools/comfy_server.py (`comfy_servers` below).
+`execution.PromptExecutor` after `execution.validate_prompt`: all of it from iclora_tools/comfyui/ (inprocess.py,
+tiny_models.py), which the headless runner and the benchmarks share. A real server in a subprocess is
+comfyui/server.py (`comfy_servers` below).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import comfy_inprocess
 import editor_session
 import pytest
-from comfy_inprocess import RecordingServer
+from iclora_tools.comfyui import inprocess as comfy_inprocess
+from iclora_tools.comfyui.inprocess import RecordingServer
 from pack_facts import PACK_FOLDER_NAME, SKIP_REASON
 
 __all__ = ["ComfyHost", "RecordingServer", "comfy", "editor_servers", "server"]
@@ -99,9 +99,9 @@ def comfy(tmp_path_factory) -> ComfyHost:
 @pytest.fixture(scope="session")
 def comfy_servers(tmp_path_factory):
     """A factory: `comfy_servers(count, **options)` starts that many real ComfyUI servers on 127.0.0.1 (the pack and
-    tiny models loaded; options as for tools/comfy_server.ComfyServer) and returns them; all are stopped at the end
+    tiny models loaded; options as for comfyui.server.ComfyServer) and returns them; all are stopped at the end
     of the session, and a test may stop or kill one earlier."""
-    from comfy_server import ServerStartError, start_servers
+    from iclora_tools.comfyui.server import ServerStartError, start_servers
 
     started = []
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fetch_frontend import configured_roots, frontend_version
+from iclora_tools.maintain.fetch_frontend import configured_roots, frontend_version
 from pack_facts import OUR_NODE_IDS
 
 PACK_ROOT = Path(__file__).resolve().parents[2]
@@ -97,12 +97,12 @@ def post_json(url: str, value) -> None:
 
 @contextlib.contextmanager
 def comfy_server(work: Path, frontend: Frontend | None = None) -> Iterator[dict]:
-    """ComfyUI (tools/comfy_server.py, no tiny models: the editor needs none) serving `frontend`.
+    """ComfyUI (iclora_tools.comfyui.server, no tiny models: the editor needs none) serving `frontend`.
 
     Yields {"url", "log", "shots", "models", "frontend", "server"}; the shots folder is the work folder, for
     screenshots; `models` holds ComfyUI's model folders, empty (see `placeholder_models`).
     """
-    from comfy_server import ComfyServer, ServerStartError
+    from iclora_tools.comfyui.server import ComfyServer, ServerStartError
 
     frontend = frontend or pinned_frontend()
     extra = ["--front-end-root", str(frontend.root)] if frontend.root is not None else []

@@ -12,10 +12,10 @@ import threading
 import time
 from pathlib import Path
 
-import batch_jobs
-import batch_run
 import pytest
-from comfy_server import get_json
+from iclora_tools.comfyui.server import get_json
+from iclora_tools.runner.batch import jobs as batch_jobs
+from iclora_tools.runner.batch import run as batch_run
 from pack_facts import skip_without_comfyui
 from PIL import Image
 

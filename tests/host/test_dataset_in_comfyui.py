@@ -262,8 +262,8 @@ def test_the_shipped_training_workflow_validates_and_runs_end_to_end(comfy):
     import json
     from pathlib import Path
 
+    from iclora_tools.runner.workflow_api import to_api
     from safetensors.torch import save_file
-    from workflow_api import to_api
 
     path = Path(__file__).resolve().parents[2] / "workflows" / "train-your-own-task.json"
     write_sets(comfy.input_dir / "iclora-sets")  # the folder the workflow names

@@ -309,7 +309,7 @@ def test_every_shipped_workflow_opens_readable_at_common_window_sizes(editor, ed
 
 
 def test_presets_route_serves_the_data_file(server):
-    from iclora_pack.nodes.prompts import load_presets
+    from iclora_pack.nodes.core.prompts import load_presets
 
     served = get_json(f"{server['url']}/iclora/presets")
     assert {k: v["panel_count"] for k, v in served.items()} == {k: p.panel_count for k, p in load_presets().items()}
@@ -340,8 +340,8 @@ LAYOUT_CASES = [
 
 
 def backend_plan(c: dict) -> dict:
-    from iclora_pack.nodes.errors import PanelInputError
-    from iclora_pack.nodes.layout import grid_shape, parse_order
+    from iclora_pack.nodes.core.errors import PanelInputError
+    from iclora_pack.nodes.core.layout import grid_shape, parse_order
 
     try:
         roles = parse_order(c["order"], c["images"], c["outputSlots"])

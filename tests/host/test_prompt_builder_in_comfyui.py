@@ -74,7 +74,7 @@ def test_conditioning_without_clip_blocks_with_a_clear_message(comfy):
 
 
 def test_schema_offers_every_preset_from_the_data_file(comfy):
-    from iclora_pack.nodes.prompts import load_presets
+    from iclora_pack.nodes.core.prompts import load_presets
 
     info = comfy.nodes.NODE_CLASS_MAPPINGS[BUILDER].GET_NODE_INFO_V1()
     options = info["input"]["required"]["preset"][1]["options"]
@@ -86,7 +86,7 @@ def test_too_long_prompt_is_warned_with_the_real_t5_token_count(comfy):
     builder = comfy.nodes.NODE_CLASS_MAPPINGS[BUILDER]
     long_summary = " ".join(["a sweeping cinematic festival panorama"] * 120)
     prompt, _, _, warnings = builder.execute(**builder_inputs(summary=long_summary)).result
-    from iclora_pack.nodes.prompt_nodes import count_t5_tokens  # noqa: E402  (needs ComfyUI)
+    from iclora_pack.nodes.host.prompt_nodes import count_t5_tokens  # noqa: E402  (needs ComfyUI)
 
     tokens = count_t5_tokens(prompt)
     assert tokens > 512
@@ -100,7 +100,7 @@ def test_a_storyboard_training_caption_is_rebuilt_exactly_through_the_api(comfy)
     import importlib.util
     from pathlib import Path
 
-    from iclora_pack.nodes.prompts import load_presets, parse_joint_caption
+    from iclora_pack.nodes.core.prompts import load_presets, parse_joint_caption
 
     fixtures = Path(__file__).resolve().parents[1] / "unit" / "official_captions.py"
     spec = importlib.util.spec_from_file_location("official_captions", fixtures)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from contact_sheet import REFERENCE
+from iclora_tools.runner.contact_sheet import REFERENCE
 from pack_facts import skip_without_comfyui
 from PIL import Image
 

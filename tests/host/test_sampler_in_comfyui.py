@@ -17,8 +17,8 @@ PROMPT = "This two-panel image shows a lamp [LEFT] on a desk [RIGHT] in a garden
 def kit(comfy):
     """Tiny FLUX, text encoders and TAEF1 through the stock loaders, and a 2-panel canvas (reference | slot)."""
     nodes = comfy.nodes
-    from iclora_pack.nodes.canvas import concatenate_panels
-    from iclora_pack.nodes.masks import slot_mask
+    from iclora_pack.nodes.core.canvas import concatenate_panels
+    from iclora_pack.nodes.core.masks import slot_mask
 
     model = nodes.UNETLoader().load_unet("flux1-dev.safetensors", "default")[0]
     clip = nodes.DualCLIPLoader().load_clip("clip_l.safetensors", "t5xxl_fp16.safetensors", "flux")[0]
@@ -74,7 +74,7 @@ def test_references_are_kept_in_the_latent_and_pasted_back_pixel_exact(kit):
 
 
 def test_paste_blend_fades_inside_the_reference_only(kit):
-    from iclora_pack.nodes.sampling_math import paste_references, paste_weight
+    from iclora_pack.nodes.core.sampling_math import paste_references, paste_weight
 
     images, _, _ = run_sampler(kit, paste_blend=4)
     plain, _, _ = run_sampler(kit, paste_references=False)
@@ -89,7 +89,7 @@ def test_paste_blend_fades_inside_the_reference_only(kit):
 
 
 def test_a_feathered_mask_and_seam_feather_blur_once(kit):
-    from iclora_pack.nodes.masks import slot_mask
+    from iclora_pack.nodes.core.masks import slot_mask
 
     feathered = slot_mask(kit["layout"], feather=4)
     both, both_latent, _ = run_sampler(kit, mask=feathered, seam_feather=2)
@@ -203,7 +203,7 @@ def test_cancel_stops_sampling_promptly(kit, counter, mode):
 
 
 def run_settings(kit, model=None, mask=None, **settings):
-    from iclora_pack.nodes.sampler import SamplerSettings, run_in_context_sampler
+    from iclora_pack.nodes.host.sampler import SamplerSettings, run_in_context_sampler
 
     values = {"seed": 11, "steps": 4, **settings}
     return run_in_context_sampler(model=model or kit["model"], positive=kit["positive"], negative=kit["negative"],
@@ -281,7 +281,7 @@ def test_consistent_on_a_fill_model_gives_it_the_references_as_clean_conditionin
     ({"sampler_name": "nope"}, "(input 'sampler_name')"),
 ])
 def test_bad_inputs_are_refused_with_the_node_input_and_fix(kit, overrides, message):
-    from iclora_pack.nodes.errors import PanelInputError
+    from iclora_pack.nodes.core.errors import PanelInputError
 
     with pytest.raises(Exception) as caught:
         run_sampler(kit, **overrides)

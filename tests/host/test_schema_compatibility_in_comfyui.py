@@ -1,5 +1,5 @@
 """Saved workflows keep working: the previous release's shipped workflows load and validate against this pack, and
-the compatibility guard's stand-in (tools/schema_standin.py, used by the unit tier) reads the schemas exactly as
+the compatibility guard's stand-in (maintain/schema_standin.py, used by the unit tier) reads the schemas exactly as
 ComfyUI does.
 
 tests/fixtures/previous_release/ holds the workflows of release 0.1.0 as shipped (`git show` of main's
@@ -13,15 +13,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from iclora_tools import tools_importable_env
+from iclora_tools.runner.workflow_api import FRONTEND_ONLY, is_widget, node_inputs, to_api
 from pack_facts import skip_without_comfyui
 from safetensors.torch import save_file
-from workflow_api import FRONTEND_ONLY, is_widget, node_inputs, to_api
 
 skip_without_comfyui()
 
 ROOT = Path(__file__).resolve().parents[2]
 PREVIOUS = sorted((ROOT / "tests" / "fixtures" / "previous_release").glob("*.json"))
-sys.path.insert(0, str(ROOT / "tools"))
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +117,8 @@ def _from_comfyui(path: str):
 
 def test_standin_reads_the_schemas_as_comfyui_does(comfy):
     """The unit tier's guard is only as good as its stand-in: compare it with ComfyUI's real schema objects."""
-    import schema_snapshot
-    from schema_standin import describe_node
+    from iclora_tools.maintain import schema_snapshot
+    from iclora_tools.maintain.schema_standin import describe_node
 
     ours = {node_id: cls for node_id, cls in comfy.nodes.NODE_CLASS_MAPPINGS.items() if node_id.startswith("ICLoRA_")}
     real = json.loads(json.dumps({node_id: describe_node(cls.GET_SCHEMA()) for node_id, cls in ours.items()}))
@@ -142,10 +142,11 @@ def _standin_in_subprocess() -> dict:
     if "schemas" not in _CACHE:
         import subprocess
 
-        script = ("import json, sys; sys.path.insert(0, sys.argv[1] + '/tools'); from pathlib import Path; "
-                  "from schema_standin import read_schemas; print(json.dumps(read_schemas(Path(sys.argv[1]))))")
+        script = ("import json, sys; from pathlib import Path; "
+                  "from iclora_tools.maintain.schema_standin import read_schemas; "
+                  "print(json.dumps(read_schemas(Path(sys.argv[1]))))")
         run = subprocess.run([sys.executable, "-c", script, str(ROOT)], capture_output=True, text=True,
-                             timeout=300)
+                             timeout=300, env=tools_importable_env())
         assert run.returncode == 0, run.stderr[-3000:]
         _CACHE["schemas"] = json.loads(run.stdout)
     return _CACHE["schemas"]

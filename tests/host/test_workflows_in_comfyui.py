@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-import tiny_models
+from iclora_tools.comfyui import tiny_models
+from iclora_tools.runner.workflow_api import node_inputs, to_api
 from pack_facts import skip_without_comfyui
 from safetensors.torch import save_file
-from workflow_api import node_inputs, to_api
 
 skip_without_comfyui()
 

@@ -6,7 +6,7 @@ import math
 
 import torch
 from hypothesis import strategies as st
-from iclora_pack.nodes.layout import ALIGN
+from iclora_pack.nodes.core.layout import ALIGN
 
 
 @st.composite

@@ -6,9 +6,9 @@ import json
 import os
 from pathlib import Path
 
-import batch_jobs
 import pytest
-from batch_jobs import JobsFileError, Manifest, Scheduler, load_jobs
+from iclora_tools.runner.batch import jobs as batch_jobs
+from iclora_tools.runner.batch.jobs import JobsFileError, Manifest, Scheduler, load_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 

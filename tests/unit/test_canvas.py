@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import torch
-from iclora_pack.nodes.canvas import canvas_batch_size, concatenate_panels
-from iclora_pack.nodes.layout import grid_shape, parse_order
+from iclora_pack.nodes.core.canvas import canvas_batch_size, concatenate_panels
+from iclora_pack.nodes.core.layout import grid_shape, parse_order
 
 GREY = 128 / 255
 

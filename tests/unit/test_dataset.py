@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from iclora_pack.nodes import dataset
-from iclora_pack.nodes.canvas import concatenate_panels
-from iclora_pack.nodes.dataset import (
+from iclora_pack.nodes.core import dataset
+from iclora_pack.nodes.core.canvas import concatenate_panels
+from iclora_pack.nodes.core.dataset import (
     CanvasSettings,
     TrainerSettings,
     export_dataset,
@@ -22,8 +22,8 @@ from iclora_pack.nodes.dataset import (
     preview_of,
     scan_dataset,
 )
-from iclora_pack.nodes.errors import PanelInputError
-from iclora_pack.nodes.prompts import build_joint_prompt, custom_preset, load_presets, parse_joint_caption
+from iclora_pack.nodes.core.errors import PanelInputError
+from iclora_pack.nodes.core.prompts import build_joint_prompt, custom_preset, load_presets, parse_joint_caption
 from PIL import Image
 
 STORYBOARD = load_presets()["film-storyboard"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from iclora_pack.nodes.canvas import concatenate_panels
-from iclora_pack.nodes.errors import PanelInputError
-from iclora_pack.nodes.layout import PanelLayout, build_layout, parse_panel_numbers
-from iclora_pack.nodes.split import select_panels, split_canvas
+from iclora_pack.nodes.core.canvas import concatenate_panels
+from iclora_pack.nodes.core.errors import PanelInputError
+from iclora_pack.nodes.core.layout import PanelLayout, build_layout, parse_panel_numbers
+from iclora_pack.nodes.core.split import select_panels, split_canvas
 
 IMG = torch.rand(1, 64, 64, 3)
 LAYOUT = concatenate_panels([("image_1", IMG)], 1).layout

@@ -12,8 +12,8 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from iclora_pack.nodes.errors import PanelInputError
-from iclora_pack.nodes.prompts import (
+from iclora_pack.nodes.core.errors import PanelInputError
+from iclora_pack.nodes.core.prompts import (
     AS_WRITTEN,
     build_joint_prompt,
     custom_preset,

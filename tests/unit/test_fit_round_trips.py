@@ -7,10 +7,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from iclora_pack.nodes.canvas import concatenate_panels
-from iclora_pack.nodes.fitting import plan_fit
-from iclora_pack.nodes.layout import ALIGN
-from iclora_pack.nodes.split import split_canvas
+from iclora_pack.nodes.core.canvas import concatenate_panels
+from iclora_pack.nodes.core.fitting import plan_fit
+from iclora_pack.nodes.core.layout import ALIGN
+from iclora_pack.nodes.core.split import split_canvas
 from strategies import smooth_image
 
 

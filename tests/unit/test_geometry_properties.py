@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
-from iclora_pack.nodes.canvas import concatenate_panels
-from iclora_pack.nodes.layout import ALIGN, PanelLayout, snap_to_alignment
-from iclora_pack.nodes.masks import slot_mask
-from iclora_pack.nodes.split import split_canvas
+from iclora_pack.nodes.core.canvas import concatenate_panels
+from iclora_pack.nodes.core.layout import ALIGN, PanelLayout, snap_to_alignment
+from iclora_pack.nodes.core.masks import slot_mask
+from iclora_pack.nodes.core.split import split_canvas
 from strategies import canvas_specs, make_images
 
 SETTINGS = settings(max_examples=150, deadline=None)

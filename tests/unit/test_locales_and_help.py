@@ -1,6 +1,6 @@
 """Every registered node has a help page and Chinese strings, and the generated locale files are current.
 
-The node schemas are read from the source with the ComfyUI stand-in (tools/schema_standin.py): no ComfyUI import.
+The node schemas are read from the source with the ComfyUI stand-in (maintain/schema_standin.py): no ComfyUI import.
 When a node or input is added, these tests name exactly what to write: the entries of locales/zh.source.json and
 the help page js/docs/<node id>.md; then run `python tools/build_locales.py`.
 """
@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from iclora_tools.maintain import locales as build_locales
+from iclora_tools.maintain.schema_standin import read_schemas
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
-
-import build_locales  # noqa: E402
-from schema_standin import read_schemas  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from iclora_pack.nodes.canvas import concatenate_panels
-from iclora_pack.nodes.masks import box_blur, dilate, slot_mask
+from iclora_pack.nodes.core.canvas import concatenate_panels
+from iclora_pack.nodes.core.masks import box_blur, dilate, slot_mask
 
 
 def row_layout(order: str = "I,O", side: int = 64):

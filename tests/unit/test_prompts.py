@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from iclora_pack.nodes.layout import ALIGN
-from iclora_pack.nodes.prompts import (
+from iclora_pack.nodes.core.layout import ALIGN
+from iclora_pack.nodes.core.prompts import (
     PRESETS_FILE,
     build_joint_prompt,
     custom_preset,
@@ -144,14 +144,14 @@ def test_presets_file_is_the_single_source_of_task_data():
     """No module hard-codes a task's LoRA file or caption markers: they all come from presets.json."""
     data = json.loads(PRESETS_FILE.read_text())
     loras = [t["lora"] for t in data["tasks"].values()]
-    for module in (Path(PRESETS_FILE).parent).glob("*.py"):
+    for module in Path(PRESETS_FILE).parents[1].rglob("*.py"):  # every module of nodes/
         source = module.read_text()
         assert not [lora for lora in loras if lora in source], module.name
         assert "[MOVIE-SHOTS]" not in source and "SANDSTORM" not in source, module.name
 
 
 def test_readme_shows_what_each_preset_builds():
-    readme = (Path(PRESETS_FILE).parents[1] / "README.md").read_text()
+    readme = (Path(PRESETS_FILE).parents[2] / "README.md").read_text()
     for preset_id, preset in PRESETS.items():
         assert f"  > {build_example(preset_id).prompt}\n" in readme, preset_id
         assert f"`{preset.lora}`" in readme

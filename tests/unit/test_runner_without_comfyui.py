@@ -10,10 +10,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from contact_sheet import REFERENCE, SheetPanel, contact_sheet
-from iclora_pack.nodes.layout import grid_shape, parse_order
-from PIL import Image
-from workflow_api import (
+from iclora_pack.nodes.core.layout import grid_shape, parse_order
+from iclora_tools import tools_importable_env
+from iclora_tools.runner.contact_sheet import REFERENCE, SheetPanel, contact_sheet
+from iclora_tools.runner.workflow_api import (
     WorkflowError,
     apply_overrides,
     override_problems,
@@ -23,6 +23,7 @@ from workflow_api import (
     to_api,
     workflow_facts,
 )
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / "workflows"
@@ -114,8 +115,8 @@ def test_the_contact_sheet_lays_the_set_out_as_the_canvas_and_frames_references(
 
 
 def test_progress_works_without_tqdm(monkeypatch, tmp_path):
-    import batch_run
-    from batch_jobs import load_jobs
+    from iclora_tools.runner.batch import run as batch_run
+    from iclora_tools.runner.batch.jobs import load_jobs
 
     monkeypatch.setitem(sys.modules, "tqdm", None)  # as with only the pack's requirements installed
     (tmp_path / "jobs.jsonl").write_text(json.dumps({"workflow": "font-design-text-only", "variations": 2}))
@@ -134,14 +135,14 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     script = textwrap.dedent(f"""
         import sys
         sys.argv = ["run_workflow.py", *{list(args)!r}]
-        sys.path.insert(0, {str(ROOT / "tools")!r})
-        import run_workflow
+        from iclora_tools.runner import cli as run_workflow
         code = run_workflow.main(sys.argv[1:])
         leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("comfy", "folder_paths", "torch"))
         print("leaked", leaked)
         sys.exit(code)
     """)
-    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env=tools_importable_env())
 
 
 def test_every_bad_argument_is_reported_before_comfyui_starts(tmp_path):

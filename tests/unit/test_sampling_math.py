@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from iclora_pack.nodes.masks import box_blur
-from iclora_pack.nodes.sampling_math import (
+from iclora_pack.nodes.core.masks import box_blur
+from iclora_pack.nodes.core.sampling_math import (
     MODES,
     harmonized_steps,
     noise_estimate,

@@ -1,7 +1,7 @@
 """The compatibility guard: a node schema change that would break saved workflows fails here unless it is recorded
 on purpose (a new schema version in schema/snapshot.json with a migration note in schema/CHANGES.md).
 
-The schemas are read from the source through a stand-in for ComfyUI (tools/schema_standin.py): no ComfyUI import.
+The schemas are read from the source through a stand-in for ComfyUI (maintain/schema_standin.py): no ComfyUI import.
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ import warnings
 from pathlib import Path
 
 import pytest
+from iclora_tools.maintain import schema_snapshot
+from iclora_tools.maintain.schema_standin import read_schemas
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
-
-import schema_snapshot  # noqa: E402
-from schema_standin import read_schemas  # noqa: E402
 
 HOW_TO = ("If the change is intended, add a '## Schema <n>' section to schema/CHANGES.md (what changed, how users "
           "migrate their workflows) and run `python tools/schema_snapshot.py --update`.")
@@ -54,6 +52,10 @@ def test_snapshot_file_is_what_the_tool_writes(snapshot):
         "schema/snapshot.json was edited by hand; regenerate it with tools/schema_snapshot.py --update"
 
 
+def host_nodes(pack: Path) -> Path:
+    return pack / "nodes" / "host"
+
+
 def _pack_copy(tmp_path: Path) -> Path:
     target = tmp_path / "pack"
     target.mkdir()
@@ -72,7 +74,7 @@ def test_renaming_an_input_in_the_source_fails_the_guard(tmp_path, current):
     """The guard reads the real source: rename Output Slot Mask's `grow` in a copy of the pack and it objects.
     (Compared with the unedited source, so changes not yet in the snapshot do not interfere.)"""
     pack = _pack_copy(tmp_path)
-    _edit(pack / "nodes" / "panel_nodes.py", 'io.Int.Input("grow",', 'io.Int.Input("grow_px",')
+    _edit(host_nodes(pack) / "panel_nodes.py", 'io.Int.Input("grow",', 'io.Int.Input("grow_px",')
     breaking, _ = schema_snapshot.compare(current, schema_snapshot.public_schema(read_schemas(pack)))
     assert "ICLoRA_OutputSlotMask: input 'grow' removed or renamed" in breaking
     assert any("ICLoRA_OutputSlotMask: new required input 'grow_px'" in line for line in breaking)
@@ -80,8 +82,9 @@ def test_renaming_an_input_in_the_source_fails_the_guard(tmp_path, current):
 
 def test_changing_a_default_or_dropping_an_option_in_the_source_fails_the_guard(tmp_path, current):
     pack = _pack_copy(tmp_path)
-    _edit(pack / "nodes" / "sampler_node.py", 'io.Int.Input("steps", default=20,', 'io.Int.Input("steps", default=28,')
-    _edit(pack / "nodes" / "panel_nodes.py", 'io.Combo.Input("fit", options=list(FIT_MODES),',
+    _edit(host_nodes(pack) / "sampler_node.py", 'io.Int.Input("steps", default=20,',
+          'io.Int.Input("steps", default=28,')
+    _edit(host_nodes(pack) / "panel_nodes.py", 'io.Combo.Input("fit", options=list(FIT_MODES),',
           'io.Combo.Input("fit", options=[m for m in FIT_MODES if m != "stretch"],')
     breaking, _ = schema_snapshot.compare(current, schema_snapshot.public_schema(read_schemas(pack)))
     assert "ICLoRA_InContextSampler: input 'steps' changed default 20 -> 28" in breaking
@@ -90,7 +93,7 @@ def test_changing_a_default_or_dropping_an_option_in_the_source_fails_the_guard(
 
 def test_a_new_optional_input_in_the_source_passes_and_is_reported(tmp_path, current):
     pack = _pack_copy(tmp_path)
-    _edit(pack / "nodes" / "panel_nodes.py", 'io.Boolean.Input("invert", default=False, tooltip="Mask the kept '
+    _edit(host_nodes(pack) / "panel_nodes.py", 'io.Boolean.Input("invert", default=False, tooltip="Mask the kept '
           'panels instead."),', 'io.Boolean.Input("invert", default=False, tooltip="Mask the kept panels '
           'instead."),\n                io.Mask.Input("extra_mask", optional=True, tooltip="x"),')
     breaking, additive = schema_snapshot.compare(current, schema_snapshot.public_schema(read_schemas(pack)))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import torch
-from iclora_pack.nodes.canvas import concatenate_panels
-from iclora_pack.nodes.split import group_for_output, select_panels, split_canvas
+from iclora_pack.nodes.core.canvas import concatenate_panels
+from iclora_pack.nodes.core.split import group_for_output, select_panels, split_canvas
 
 
 def test_selections():

@@ -40,7 +40,7 @@ def test_training_workflow_is_well_formed_and_has_a_thumbnail():
         assert nodes[source]["outputs"][slot]["type"] == kind and link_id in nodes[source]["outputs"][slot]["links"]
         assert nodes[target]["inputs"][target_slot]["link"] == link_id
     assert all(n["properties"]["cnr_id"] == PROJECT["name"] for n in nodes.values() if n["type"].startswith("ICLoRA_"))
-    published = json.loads((ROOT / "nodes" / "presets.json").read_text())["base_models"]
+    published = json.loads((ROOT / "nodes" / "core" / "presets.json").read_text())["base_models"]
     assert data["models"] == published  # the base models under their published names; the LoRA is trained here
     loaded = {n["widgets_values"][i] for n in nodes.values() for i in {"UNETLoader": [0], "DualCLIPLoader": [0, 1],
                                                                        "VAELoader": [0]}.get(n["type"], [])}

@@ -4,7 +4,7 @@ bypassed nodes left out of the prompt."""
 from __future__ import annotations
 
 import pytest
-from workflow_api import to_api
+from iclora_tools.runner.workflow_api import to_api
 
 INFO = {
     "Source": {"input": {"required": {"text": ["STRING", {"default": ""}]},

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-from iclora_pack.nodes.prompts import PRESETS_FILE, load_presets
+from iclora_pack.nodes.core.prompts import PRESETS_FILE, load_presets
+from iclora_tools.maintain import workflows as build_workflows
 
 try:
     import tomllib
@@ -26,15 +26,8 @@ OUR_TYPES = {"ICLoRA_PanelConcatenate", "ICLoRA_OutputSlotMask", "ICLoRA_JointPr
              "ICLoRA_InContextSampler", "ICLoRA_PanelSplit"}
 
 
-def load_builder():
-    spec = importlib.util.spec_from_file_location("build_workflows", ROOT / "tools" / "build_workflows.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_shipped_files_are_exactly_what_the_presets_generate(tmp_path):
-    written = load_builder().write_workflows(tmp_path, thumbnails=False)
+    written = build_workflows.write_workflows(tmp_path, thumbnails=False)
     assert sorted(p.name for p in written) == [p.name for p in WORKFLOWS]
     for path in written:
         assert path.read_text() == (ROOT / "workflows" / path.name).read_text(), \

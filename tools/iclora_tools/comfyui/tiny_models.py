@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from .. import ROOT
 
 FLUX_FILE = "flux1-dev.safetensors"
 FLUX_FILL_FILE = "flux1-fill-dev.safetensors"

@@ -20,9 +20,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workflow_api import MAX_PANEL_TEXTS, WorkflowError, override_problems, read_workflow, workflow_facts
+from ... import ROOT
+from ..workflow_api import MAX_PANEL_TEXTS, WorkflowError, override_problems, read_workflow, workflow_facts
 
-ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "workflows"
 FIELDS = ("name", "workflow", "summary", "panels", "references", "seed", "variations", "steps")
 MAX_VARIATIONS = 1000

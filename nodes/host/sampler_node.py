@@ -7,9 +7,9 @@ import logging
 import comfy.samplers
 from comfy_api.latest import io
 
-from .comfy_types import CATEGORY, PanelLayoutSocket
+from ..core.sampling_math import MODES
 from .sampler import SAMPLER_NODE, SamplerSettings, run_in_context_sampler
-from .sampling_math import MODES
+from .sockets import CATEGORY, PanelLayoutSocket
 
 log = logging.getLogger(__name__)
 

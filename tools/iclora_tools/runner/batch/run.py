@@ -18,10 +18,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import batch_jobs
-from batch_jobs import Manifest, Scheduler, SetSpec
-from contact_sheet import SheetPanel, contact_sheet
-from workflow_api import (
+from ..contact_sheet import SheetPanel, contact_sheet
+from ..workflow_api import (
     SetShape,
     apply_overrides,
     read_workflow,
@@ -30,6 +28,8 @@ from workflow_api import (
     show_every_panel,
     to_api,
 )
+from . import jobs as batch_jobs
+from .jobs import Manifest, Scheduler, SetSpec
 
 
 class SetError(Exception):
@@ -54,10 +54,10 @@ class Options:
 
 def pack_layout_functions():
     """The pack's own `parse_order` and `grid_shape` (plain Python, no torch) for roles and sheet geometry."""
-    import comfy_inprocess
+    from ... import import_pack
 
-    comfy_inprocess.import_pack("iclora_pack")
-    from iclora_pack.nodes.layout import grid_shape, parse_order
+    import_pack("iclora_pack")
+    from iclora_pack.nodes.core.layout import grid_shape, parse_order
 
     return parse_order, grid_shape
 
@@ -67,7 +67,7 @@ def build_prompt(spec: SetSpec, node_info: dict, options: Options, images: list[
     the sheet) and a SaveImage prefix of its own."""
     prompt = to_api(read_workflow(spec.job.workflow_path), node_info)
     if options.tiny_demo:
-        import tiny_models
+        from ...comfyui import tiny_models
 
         tiny_models.use_tiny_models(prompt, panel_size=options.tiny_panel)
     job = spec.job
@@ -454,7 +454,7 @@ def run_in_process(jobs: list[batch_jobs.Job], modules, work: Path, options: Opt
     start_comfyui's nodes, execution, folder_paths)."""
     import shutil
 
-    import comfy_inprocess
+    from ...comfyui import inprocess as comfy_inprocess
 
     nodes, execution, _ = modules
     out = options.out

@@ -8,18 +8,15 @@ A ComfyUI *server* in a subprocess (for the HTTP API, the editor and the batch r
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import shutil
 import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PACK_FOLDER = "in-context-lora-panels"  # what a Comfy Registry install unpacks into ([project].name)
+from .. import PACK_FOLDER, ROOT
+
 MODEL_FOLDERS = ("diffusion_models", "text_encoders", "vae", "vae_approx", "loras", "checkpoints", "unet", "clip")
-if str(ROOT / "tools") not in sys.path:
-    sys.path.insert(0, str(ROOT / "tools"))  # tiny_models, workflow_api live beside this file
 
 
 def import_comfyui(comfyui: Path, cpu: bool = True) -> None:
@@ -32,18 +29,6 @@ def import_comfyui(comfyui: Path, cpu: bool = True) -> None:
 
     if "comfy.model_management" not in sys.modules:
         args.cpu = cpu
-
-
-def import_pack(name: str = "iclora_pack"):
-    """The pack imported as package `name` from this checkout (by file location, as ComfyUI does), for code that
-    calls its logic functions directly. Idempotent."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def add_model_folders(folder_paths, models: Path, folders: tuple[str, ...] = MODEL_FOLDERS) -> None:
@@ -156,7 +141,7 @@ def execution_error(executor) -> str | None:
 def start_tiny_comfyui(comfyui: Path, work: Path):
     """`start_comfyui` with tiny FLUX-architecture models built into work/models and the loaders taught to read
     them: what the host tests, `run_workflow.py --tiny-demo` and the benchmarks run on."""
-    import tiny_models
+    from . import tiny_models
 
     models = work / "models"
     modules = start_comfyui(comfyui, work, models=models, cpu=True)

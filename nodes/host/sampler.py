@@ -18,11 +18,11 @@ import latent_preview
 import node_helpers
 import torch
 
-from .errors import PanelInputError, kind_of
-from .fitting import require_image
-from .layout import PanelLayout, check_canvas_size
-from .masks import slot_mask
-from .sampling_math import (
+from ..core.errors import PanelInputError, kind_of
+from ..core.fitting import require_image
+from ..core.layout import PanelLayout, check_canvas_size
+from ..core.masks import slot_mask
+from ..core.sampling_math import (
     MODES,
     harmonized_steps,
     noise_estimate,

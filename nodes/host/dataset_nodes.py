@@ -14,8 +14,7 @@ import torch
 from comfy_api.latest import io, ui
 from comfy_execution.graph_utils import ExecutionBlocker
 
-from .comfy_types import CATEGORY, PanelSetSocket
-from .dataset import (
+from ..core.dataset import (
     DATASET_NODE,
     EXPORT_NODE,
     EXPORT_PREFIX,
@@ -31,11 +30,12 @@ from .dataset import (
     preview_of,
     scan_dataset,
 )
-from .errors import PanelInputError
-from .fitting import FIT_MODES, PAD_MODES
-from .layout import ALIGN, ARRANGEMENTS
+from ..core.errors import PanelInputError
+from ..core.fitting import FIT_MODES, PAD_MODES
+from ..core.layout import ALIGN, ARRANGEMENTS
+from ..core.prompts import CUSTOM, PRESET_PUNCTUATION, PUNCTUATIONS, T5_TOKEN_BUDGET, custom_preset, load_presets
 from .prompt_nodes import count_t5_tokens
-from .prompts import CUSTOM, PRESET_PUNCTUATION, PUNCTUATIONS, T5_TOKEN_BUDGET, custom_preset, load_presets
+from .sockets import CATEGORY, PanelSetSocket
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,15 @@
 """The shipped training workflow, `workflows/train-your-own-task.json`: example sets -> Panel Set Dataset -> stock
 Train LoRA -> Save LoRA Weights (+ loss plot) -> the freshly trained model in the In-Context Sampler on a new set.
 
-Written by `tools/build_workflows.py` together with the task workflows, so the staleness test covers it.
+Written by `tools/build_workflows.py` (workflows.py) together with the task workflows, so the staleness test covers it.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from .ui_graph import PRESETS_JSON, Graph
 
 NAME = "train-your-own-task"
 DATASET_FOLDER = "iclora-sets"
@@ -58,8 +60,6 @@ VIEW = (0.6, (90, 85))
 
 
 def build_training(cnr_id: str, version: str) -> dict:
-    from build_workflows import PRESETS_JSON, Graph
-
     g = Graph(cnr_id, version)
     unet = g.node("UNETLoader", (20, 80), (320, 82), ["flux1-dev.safetensors", "default"], [("MODEL", "MODEL")])
     clip = g.node("DualCLIPLoader", (20, 210), (320, 130),

@@ -7,13 +7,13 @@ import logging
 import comfy.model_management
 from comfy_api.latest import io, ui
 
-from .canvas import MAX_IMAGES, MAX_OUTPUT_SLOTS, SLOT_FILLS, concatenate_panels
-from .comfy_types import CATEGORY, PanelLayoutSocket
-from .errors import PanelInputError
-from .fitting import FIT_MODES, PAD_MODES
-from .layout import ALIGN, ARRANGEMENTS, parse_panel_numbers, require_layout
-from .masks import MASK_NODE, slot_mask
-from .split import SELECTIONS, SPLIT_NODE, group_for_output, select_panels, split_canvas
+from ..core.canvas import MAX_IMAGES, MAX_OUTPUT_SLOTS, SLOT_FILLS, concatenate_panels
+from ..core.errors import PanelInputError
+from ..core.fitting import FIT_MODES, PAD_MODES
+from ..core.layout import ALIGN, ARRANGEMENTS, parse_panel_numbers, require_layout
+from ..core.masks import MASK_NODE, slot_mask
+from ..core.split import SELECTIONS, SPLIT_NODE, group_for_output, select_panels, split_canvas
+from .sockets import CATEGORY, PanelLayoutSocket
 
 log = logging.getLogger(__name__)
 

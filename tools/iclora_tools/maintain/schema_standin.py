@@ -29,6 +29,8 @@ import types
 from contextlib import contextmanager
 from pathlib import Path
 
+from .. import tools_importable_env
+
 HOST_ROOTS = ("comfy", "comfy_api", "comfy_execution", "comfy_extras", "comfy_config", "folder_paths",
               "node_helpers", "latent_preview")  # not `server`: without it the pack registers no routes, as in tests
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
@@ -276,10 +278,11 @@ def read_schemas(pack_root: Path) -> dict[str, dict]:
 
 
 def _read_schemas_in_fresh_interpreter(pack_root: Path) -> dict[str, dict]:
-    code = ("import json, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
-            "from schema_standin import read_schemas; print(json.dumps(read_schemas(Path(sys.argv[2]))))")
-    done = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parent), str(pack_root)],
-                          capture_output=True, text=True, check=False)
+    code = ("import json, sys; from pathlib import Path; "
+            "from iclora_tools.maintain.schema_standin import read_schemas; "
+            "print(json.dumps(read_schemas(Path(sys.argv[1]))))")
+    done = subprocess.run([sys.executable, "-c", code, str(pack_root)], capture_output=True, text=True, check=False,
+                          env=tools_importable_env())
     if done.returncode != 0:
         raise RuntimeError(f"reading the schemas in a fresh interpreter failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout)

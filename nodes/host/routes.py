@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from .prompts import load_presets
+from ..core.prompts import load_presets
 
 PRESETS_ROUTE = "/iclora/presets"
 

@@ -9,10 +9,9 @@ import node_helpers
 from comfy_api.latest import io
 from comfy_execution.graph_utils import ExecutionBlocker
 
-from .comfy_types import CATEGORY, PanelLayoutSocket
-from .errors import PanelInputError, quoted
-from .layout import require_layout
-from .prompts import (
+from ..core.errors import PanelInputError, quoted
+from ..core.layout import require_layout
+from ..core.prompts import (
     CUSTOM,
     MAX_PANEL_TEXTS,
     PRESET_PUNCTUATION,
@@ -23,6 +22,7 @@ from .prompts import (
     load_presets,
     token_budget_warning,
 )
+from .sockets import CATEGORY, PanelLayoutSocket
 
 log = logging.getLogger(__name__)
 
