@@ -20,7 +20,7 @@ reference, relative to the identity's variance), the same error in the output to
 diversity (distance between two outputs made from the same reference with different seeds, relative to that of the
 true conditional: 1 is right, 0 is copies), and model evaluations. Joint sampling generates the reference too and
 is scored against the rule applied to the reference it generated: it is the ceiling, what the model itself knows.
-Every mode runs through the pack's `nodes/sampler.py` on ComfyUI's own sampling, as the oracle benchmark does.
+Every mode runs through the pack's `nodes/host/sampler.py` on ComfyUI's own sampling, as the oracle benchmark does.
 
 Few-shot, in the paper's spirit: ComfyUI's TrainLoraNode (called in-process) tunes a LoRA on the trained base with
 10 sets of a rule the base never saw (`reverse`: the identity channels in reverse order, under a new task vector),

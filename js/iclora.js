@@ -22,8 +22,8 @@ function widgetValue(node, name, fallback) {
   return widget ? widget.value : fallback;
 }
 
-// Mirrors nodes/layout.py (parse_order, grid_shape) for the preview; the backend stays the authority.
-// The separators are JavaScript's \s plus , and ; and the backend uses exactly that set (nodes/layout.py
+// Mirrors nodes/core/layout.py (parse_order, grid_shape) for the preview; the backend stays the authority.
+// The separators are JavaScript's \s plus , and ; and the backend uses exactly that set (nodes/core/layout.py
 // WHITESPACE), so a tab or a newline previews as the backend parses it.
 const ORDER_SEPARATORS = /[\s,;]/g;
 
