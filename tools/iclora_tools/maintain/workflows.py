@@ -1,4 +1,4 @@
-"""Write the shipped workflows (UI format) and their thumbnails from `nodes/presets.json`.
+"""Write the shipped workflows (UI format) and their thumbnails from `nodes/core/presets.json`.
 
 One text-only and one reference-based workflow per released task LoRA, plus the training workflow
 (`training_workflow.py`), so the workflows can never disagree with
