@@ -9,10 +9,20 @@ from comfy_api.latest import io, ui
 
 from ..core.canvas import MAX_IMAGES, MAX_OUTPUT_SLOTS, SLOT_FILLS, concatenate_panels
 from ..core.errors import PanelInputError
-from ..core.fitting import FIT_MODES, PAD_MODES
-from ..core.layout import ALIGN, ARRANGEMENTS, parse_panel_numbers, require_layout
+from ..core.layout import parse_panel_numbers, require_layout
 from ..core.masks import MASK_NODE, slot_mask
 from ..core.split import SELECTIONS, SPLIT_NODE, group_for_output, select_panels, split_canvas
+from .shared_inputs import (
+    arrangement_input,
+    fill_color_input,
+    fit_input,
+    grid_cols_input,
+    grid_rows_input,
+    max_megapixels_input,
+    pad_mode_input,
+    panel_height_input,
+    panel_width_input,
+)
 from .sockets import CATEGORY, PanelLayoutSocket
 
 log = logging.getLogger(__name__)
@@ -39,34 +49,18 @@ class PanelConcatenate(io.ComfyNode):
                 io.String.Input("order", default="",
                                 tooltip="Panel roles in reading order: one I (input image) or O (output slot) per "
                                         "panel, e.g. 'O,I,O'. Empty: the inputs first, then the output slots."),
-                io.Combo.Input("arrangement", options=list(ARRANGEMENTS), default="row",
-                               tooltip="row: side by side; column: stacked top to bottom; grid: rows x columns "
-                                       "filled row by row."),
-                io.Int.Input("grid_rows", default=0, min=0, max=16,
-                             tooltip="Rows for 'grid'; 0 chooses automatically."),
-                io.Int.Input("grid_cols", default=0, min=0, max=16,
-                             tooltip="Columns for 'grid'; 0 chooses automatically."),
-                io.Int.Input("panel_width", default=0, min=0, max=8192, step=ALIGN,
-                             tooltip=f"Width of every panel in px; 0 takes the first image's width. Snapped to a "
-                                     f"multiple of {ALIGN} px (reported in 'report')."),
-                io.Int.Input("panel_height", default=0, min=0, max=8192, step=ALIGN,
-                             tooltip=f"Height of every panel in px; 0 takes the first image's height. Snapped to a "
-                                     f"multiple of {ALIGN} px (reported in 'report')."),
-                io.Combo.Input("fit", options=list(FIT_MODES), default="crop",
-                               tooltip="How an image of another shape fills its panel: crop (cover, centred), pad "
-                                       "(fit inside, margin filled), stretch (distort). Panel Split can undo it."),
-                io.Combo.Input("pad_mode", options=list(PAD_MODES), default="color",
-                               tooltip="For fit 'pad': fill the margin with fill_color, or repeat the edge pixels."),
-                io.String.Input("fill_color", default="#808080",
-                                tooltip="#RRGGBB or R,G,B: padding, empty grid cells and (with slot_fill 'color') "
-                                        "output slots. Mid-grey is neutral for the VAE."),
+                arrangement_input(),
+                grid_rows_input(),
+                grid_cols_input(),
+                panel_width_input(),
+                panel_height_input(),
+                fit_input(),
+                pad_mode_input(),
+                fill_color_input(),
                 io.Combo.Input("slot_fill", options=list(SLOT_FILLS), default="color",
                                tooltip="What the output slots hold before sampling: fill_color, noise, or "
                                        "slot_image. Only matters when the sampler's denoise is below 1."),
-                io.Float.Input("max_megapixels", default=4.0, min=0.1, max=64.0, step=0.1,
-                               tooltip="Refuse canvases larger than this. Every 16x16 px is one FLUX token and "
-                                       "attention cost grows with the square of the token count, so more or larger "
-                                       "panels cost memory and time fast."),
+                max_megapixels_input(),
                 *images,
                 io.Image.Input("slot_image", optional=True,
                                tooltip="Starting picture for every output slot when slot_fill is 'image'."),
