@@ -9,7 +9,7 @@ from comfy_api.latest import io, ui
 
 from ..core.canvas import MAX_IMAGES, MAX_OUTPUT_SLOTS, SLOT_FILLS, concatenate_panels
 from ..core.errors import PanelInputError
-from ..core.layout import parse_panel_numbers, require_layout
+from ..core.layout import CONCATENATE, parse_panel_numbers, require_layout
 from ..core.masks import MASK_NODE, slot_mask
 from ..core.split import SELECTIONS, SPLIT_NODE, group_for_output, select_panels, split_canvas
 from .shared_inputs import (
@@ -38,7 +38,7 @@ class PanelConcatenate(io.ComfyNode):
         ]
         return io.Schema(
             node_id="ICLoRA_PanelConcatenate",
-            display_name="Panel Concatenate",
+            display_name=CONCATENATE,
             category=CATEGORY,
             description="Puts reference images and empty output slots side by side on one canvas, the in-context "
                         "set that an IC-LoRA generates as a whole. Outputs the canvas and its panel layout.",
@@ -85,7 +85,7 @@ class PanelConcatenate(io.ComfyNode):
                                     panel_width=panel_width, panel_height=panel_height, fit=fit, pad_mode=pad_mode,
                                     fill_color=fill_color, slot_fill=slot_fill, slot_image=slot_image,
                                     max_megapixels=max_megapixels)
-        log.info("Panel Concatenate: %s", result.report)
+        log.info("%s: %s", CONCATENATE, result.report)
         return io.NodeOutput(result.canvas, result.layout, result.report,
                              ui=ui.PreviewImage(result.canvas, cls=cls))
 
@@ -134,7 +134,7 @@ class PanelSplit(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="ICLoRA_PanelSplit",
-            display_name="Panel Split",
+            display_name=SPLIT_NODE,
             category=CATEGORY,
             description="Cuts a canvas (any batch size) back into its panels. Equal-sized panels come out as one "
                         "batch, unequal ones as a list; both go straight into Save Image or Preview Image.",

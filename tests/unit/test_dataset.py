@@ -11,11 +11,11 @@ import pytest
 import torch
 import yaml
 from iclora_pack.nodes.core import dataset
-from iclora_pack.nodes.core.dataset import build
 from iclora_pack.nodes.core.canvas import concatenate_panels
 from iclora_pack.nodes.core.dataset import (
     CanvasSettings,
     TrainerSettings,
+    build,
     export_dataset,
     folder_fingerprint,
     iter_canvases,
