@@ -286,6 +286,29 @@ def _prompt_warnings(preset: TaskPreset, summary: str, texts: list[str], extra: 
     return warnings
 
 
+def _panel_leads(preset: TaskPreset, count: int) -> list[str]:
+    """The preset's built-in words before each panel's text, where its layout is the one they were written for."""
+    return list(preset.panel_leads) if len(preset.panel_leads) == count else [""] * count
+
+
+def _join(preset: TaskPreset, head: str, clauses: list[str], texts: list[str], as_written: bool) -> str:
+    """The head and the marked clauses as one caption: joined by the preset's separators (a separator the next text
+    already starts with is not doubled), or as written by single spaces; then closed with one end mark."""
+    if as_written:
+        prompt = " ".join(part for part in (head, " ".join(clauses)) if part)
+    else:
+        separators = [preset.clause_separator] * (len(clauses) - 1)
+        if preset.last_clause_separator and len(clauses) > 1:
+            separators[-1] = preset.last_clause_separator
+        body = clauses[0] + "".join(_separator_before(sep, text) + clause
+                                    for sep, text, clause in zip(separators, texts[1:], clauses[1:]))
+        prompt = f"{head}{preset.summary_separator}{body}" if head else body
+    prompt = prompt.strip()
+    if not prompt.endswith(TERMINAL if as_written else TERMINAL[1:]):
+        prompt += "."
+    return prompt
+
+
 def build_joint_prompt(preset: TaskPreset, summary: str, panel_texts: list[str], rows: int, cols: int,
                        count: int, names: list[str] | None = None, *,
                        punctuation: str = PRESET_PUNCTUATION) -> JointPrompt:
@@ -312,23 +335,9 @@ def build_joint_prompt(preset: TaskPreset, summary: str, panel_texts: list[str],
         texts = [wrap_names(t, names) for t in texts]
 
     markers = panel_markers(preset, rows, cols, count)
-    leads = list(preset.panel_leads) if len(preset.panel_leads) == count else [""] * count
     clauses = [" ".join(part for part in (marker, _with_lead(lead, text)) if part) for marker, lead, text in
-               zip(markers, leads, texts)]
-    separators = [preset.clause_separator] * (count - 1)
-    if preset.last_clause_separator and count > 1:
-        separators[-1] = preset.last_clause_separator
-    head = _head(preset, count, summary)
-    if as_written:
-        body = " ".join(clauses)
-        prompt = " ".join(part for part in (head, body) if part)
-    else:
-        body = clauses[0] + "".join(_separator_before(sep, text) + clause
-                                    for sep, text, clause in zip(separators, texts[1:], clauses[1:]))
-        prompt = f"{head}{preset.summary_separator}{body}" if head else body
-    prompt = prompt.strip()
-    if not prompt.endswith(TERMINAL if as_written else TERMINAL[1:]):
-        prompt += "."
+               zip(markers, _panel_leads(preset, count), texts)]
+    prompt = _join(preset, _head(preset, count, summary), clauses, texts, as_written)
     return JointPrompt(prompt, texts, markers, warnings)
 
 
@@ -379,7 +388,7 @@ def parse_joint_caption(caption: str, preset: TaskPreset, rows: int, cols: int, 
     """
     text = _tidy(caption)
     markers = panel_markers(preset, rows, cols, count)
-    leads = list(preset.panel_leads) if len(preset.panel_leads) == count else [""] * count
+    leads = _panel_leads(preset, count)
     marked = [i for i, m in enumerate(markers) if m]
     if not marked:
         raise ValueError("the preset has no markers to split the caption at")

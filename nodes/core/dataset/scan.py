@@ -251,15 +251,15 @@ def _folder_format(label: str, chosen: str, subfolders: list[Path], top_images: 
         if subfolders and top_images:
             raise PanelInputError(DATASET_NODE, "folder", f"'{label}' holds both images at its top level "
                                   f"({top_images[0].name}, ...) and sub-folders ({subfolders[0].name}, ...)",
-                                  "Keep one layout per dataset: one sub-folder per set, or a flat folder of "
-                                  "canvases; or choose the layout explicitly.")
+                                  "Keep one folder format per dataset: one sub-folder per set, or a flat "
+                                  "folder of canvases; or choose the format with the 'layout' input.")
         return SET_FOLDERS if subfolders else CANVASES
     if chosen == SET_FOLDERS and not subfolders:
         raise PanelInputError(DATASET_NODE, FORMAT_INPUT, f"'{label}' has no sub-folders, so it holds no set "
-                              "folders", "Choose layout 'canvases' (or 'auto') for a flat folder of canvases.")
+                              "folders", "Set layout to 'canvases' (or 'auto') for a flat folder of canvases.")
     if chosen == CANVASES and not top_images:
         raise PanelInputError(DATASET_NODE, FORMAT_INPUT, f"'{label}' has no images at its top level, so it holds "
-                              "no canvases", "Choose layout 'set folders' (or 'auto') for one sub-folder per set.")
+                              "no canvases", "Set layout to 'set folders' (or 'auto') for one sub-folder per set.")
     return chosen
 
 
@@ -287,7 +287,7 @@ def scan_dataset(input_dir: str | Path, folder: str, folder_format: str = AUTO) 
         problems = [s for s in found if isinstance(s, SkippedSet)]
     else:
         if subfolders:
-            notes.append(f"sub-folders are not read in the canvases layout: "
+            notes.append(f"sub-folders are not read in the canvases format: "
                          f"{', '.join(f.name for f in subfolders[:5])}")
         sets, problems = _scan_canvases(entries)
     return FolderScan(root, label, folder_format, tuple(sets), tuple(problems), tuple(notes))
