@@ -353,4 +353,4 @@ app.registerExtension({
   },
 });
 
-window.ICLoRA = { planLayout, limits };
+window.ICLoRA = { planLayout };

@@ -44,11 +44,12 @@ class PanelConcatenate(io.ComfyNode):
                         "set that an IC-LoRA generates as a whole. Outputs the canvas and its panel layout.",
             inputs=[
                 io.Int.Input("output_slots", default=1, min=0, max=MAX_OUTPUT_SLOTS,
-                             tooltip="How many empty panels to generate. With no image connected, use 2 or more "
+                             tooltip="How many empty panels to generate; with no image connected, use 2 or more "
                                      "for a text-only set."),
                 io.String.Input("order", default="",
-                                tooltip="Panel roles in reading order: one I (input image) or O (output slot) per "
-                                        "panel, e.g. 'O,I,O'. Empty: the inputs first, then the output slots."),
+                                tooltip="Panel roles in reading order, one I (input image) or O (output slot) per "
+                                        "panel such as 'O,I,O'; empty puts the inputs first, then the output "
+                                        "slots."),
                 arrangement_input(),
                 grid_rows_input(),
                 grid_cols_input(),
@@ -58,8 +59,8 @@ class PanelConcatenate(io.ComfyNode):
                 pad_mode_input(),
                 fill_color_input(),
                 io.Combo.Input("slot_fill", options=list(SLOT_FILLS), default="color",
-                               tooltip="What the output slots hold before sampling: fill_color, noise, or "
-                                       "slot_image. Only matters when the sampler's denoise is below 1."),
+                               tooltip="What the output slots hold before sampling (fill_color, noise or "
+                                       "slot_image), which matters only when the sampler's denoise is below 1."),
                 max_megapixels_input(),
                 *images,
                 io.Image.Input("slot_image", optional=True,
@@ -102,15 +103,15 @@ class OutputSlotMask(io.ComfyNode):
             inputs=[
                 PanelLayoutSocket.Input("layout", tooltip="The layout from Panel Concatenate."),
                 io.String.Input("panels", default="",
-                                tooltip="Empty: the output slots. Or panel numbers counted from 1 in reading "
-                                        "order, e.g. '2, 3' or '2-4'."),
+                                tooltip="Panel numbers counted from 1 in reading order, e.g. '2, 3' or '2-4'; "
+                                        "empty masks the output slots."),
                 io.Int.Input("grow", default=0, min=-512, max=512,
-                             tooltip="Pixels to extend the mask into neighbouring panels (negative shrinks it). "
+                             tooltip="Pixels to extend the mask into neighbouring panels (negative shrinks it); "
                                      "0 keeps the seams exactly on panel borders."),
                 io.Int.Input("feather", default=0, min=0, max=512,
-                             tooltip="Soften the seams over about twice this many pixels. 0 gives a hard mask, "
-                                     "which keeps references exactly. The In-Context Sampler's seam_feather, when "
-                                     "set, replaces this ramp instead of blurring it again."),
+                             tooltip="Soften the seams over about twice this many pixels; 0 gives a hard mask "
+                                     "that keeps references exactly (the In-Context Sampler's seam_feather, when "
+                                     "set, replaces this ramp instead of blurring it again)."),
                 io.Boolean.Input("invert", default=False, tooltip="Mask the kept panels instead."),
             ],
             outputs=[io.Mask.Output("mask", display_name="mask",
@@ -148,8 +149,8 @@ class PanelSplit(io.ComfyNode):
                                         "'2, 3' or '2-4'."),
                 io.Boolean.Input("undo_fit", default=False,
                                  tooltip="Return input panels at their original image size (padding removed, "
-                                         "stretch undone; for crop, the visible part at its original scale). "
-                                         "Output slots keep the panel size."),
+                                         "stretch undone; for crop, the visible part at its original scale), while "
+                                         "output slots keep the panel size."),
             ],
             outputs=[io.Image.Output("panels", display_name="panels", is_output_list=True,
                                      tooltip="The chosen panels: one batch (canvas by canvas, panels in order) "

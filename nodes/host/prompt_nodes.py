@@ -39,7 +39,7 @@ class JointPromptBuilder(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         panels = [
             io.String.Input(f"panel_{i}", multiline=True, default="",
-                            tooltip=f"What panel {i} shows (reading order: left to right, top to bottom). Its "
+                            tooltip=f"What panel {i} shows, in reading order (left to right, top to bottom); its "
                                     "marker is added for you.")
             for i in range(1, MAX_PANEL_TEXTS + 1)
         ]
@@ -53,7 +53,7 @@ class JointPromptBuilder(io.ComfyNode):
             inputs=[
                 preset_input(default="film-storyboard"),
                 io.String.Input("summary", multiline=True, default="",
-                                tooltip="The overall description. It follows the opening the preset adds, e.g. "
+                                tooltip="The overall description, which follows the opening the preset adds, e.g. "
                                         "'showcases a rustic living room ...' after 'This four-panel image'."),
                 *panels,
                 names_input(),
@@ -63,8 +63,9 @@ class JointPromptBuilder(io.ComfyNode):
                 custom_markers_input(),
                 punctuation_input(),
                 PanelLayoutSocket.Input("layout", optional=True,
-                                        tooltip="The layout from Panel Concatenate: panel count, order and markers "
-                                                "follow it. Without it the preset's own layout is used."),
+                                        tooltip="The layout from Panel Concatenate, whose panel count, order and "
+                                                "markers the caption follows; without it the preset's own layout is "
+                                                "used."),
                 clip_input(),
             ],
             outputs=[

@@ -13,6 +13,7 @@ import yaml
 from iclora_pack.nodes.core import dataset
 from iclora_pack.nodes.core.canvas import concatenate_panels
 from iclora_pack.nodes.core.dataset import (
+    DATASET_NODE,
     CanvasSettings,
     TrainerSettings,
     build,
@@ -24,7 +25,14 @@ from iclora_pack.nodes.core.dataset import (
     scan_dataset,
 )
 from iclora_pack.nodes.core.errors import PanelInputError
-from iclora_pack.nodes.core.prompts import build_joint_prompt, custom_preset, load_presets, parse_joint_caption
+from iclora_pack.nodes.core.prompts import (
+    CUSTOM,
+    build_joint_prompt,
+    choose_preset,
+    custom_preset,
+    load_presets,
+    parse_joint_caption,
+)
 from PIL import Image
 
 STORYBOARD = load_presets()["film-storyboard"]
@@ -157,6 +165,19 @@ def test_custom_markers_follow_the_dataset_layout(inputs):
     caption = plan(inputs, "task", preset=preset).captions[0]
     assert caption.startswith("[MY-TASK] This two-panel image shows a product")
     assert "[VIEW-1] panel 1" in caption and "[VIEW-2] panel 2" in caption
+
+
+def test_a_bad_custom_caption_format_is_named_as_this_node_s_input(inputs):
+    folder = inputs / "task" / "s"
+    for i in range(2):
+        write_image(folder / f"{i + 1}.png", 32, 32, i)
+        (folder / f"{i + 1}.txt").write_text(f"panel {i + 1}")
+    with pytest.raises(PanelInputError) as bad_template:
+        choose_preset(CUSTOM, custom_prefix="", custom_opening="", custom_markers="[SHOT-{x}]", node=DATASET_NODE)
+    assert (bad_template.value.node, bad_template.value.input_name) == (DATASET_NODE, "custom_markers")
+    three_markers = custom_preset(markers="[A], [B], [C]")  # the sets have two panels
+    message = failure(inputs, "task", preset=three_markers)
+    assert message.startswith("Panel Set Dataset: set 's': ") and "(input 'custom_markers')" in message
 
 
 @pytest.mark.parametrize("caption", [CAPTION_COLON, CAPTION_COMMA])

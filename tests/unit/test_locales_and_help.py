@@ -50,7 +50,7 @@ def test_english_locale_is_the_schema_text(schemas):
     assert sorted(english) == sorted(schemas) and len(english) >= 5
     concat = english["ICLoRA_PanelConcatenate"]
     assert concat["display_name"] == "Panel Concatenate"
-    assert concat["inputs"]["output_slots"]["tooltip"].startswith("How many empty panels to generate.")
+    assert concat["inputs"]["output_slots"]["tooltip"].startswith("How many empty panels to generate;")
     assert concat["outputs"]["1"] == {"name": "layout", "tooltip": schemas["ICLoRA_PanelConcatenate"]["tooltips"]
                                       ["outputs"]["layout"]}
     sampler = english["ICLoRA_InContextSampler"]
