@@ -333,7 +333,7 @@ app.registerExtension({
   name: "in-context-lora-panels.editor",
   async setup() {
     try {
-      const response = await api.fetchApi("/iclora/presets");
+      const response = await api.fetchApi("/iclora/presets");  // PRESETS_ROUTE in nodes/host/routes.py
       if (response.ok) presets = await response.json();
     } catch (error) {
       console.warn("In-Context LoRA Panels: presets unavailable, showing every panel box", error);
