@@ -103,7 +103,8 @@ class PanelSetDataset(io.ComfyNode):
                                        tooltip="One caption per set, for Train LoRA's positive (needs clip)."),
                 io.Image.Output("preview", display_name="preview", tooltip="The canvases, downscaled."),
                 io.String.Output("report", display_name="report",
-                                 tooltip="Sets used, sets skipped and why, caption sources and token counts."),
+                                 tooltip="Sets used, sets skipped and why, and each set's caption with its source "
+                                         "and token count."),
                 PanelSetSocket.Output("dataset", display_name="dataset",
                                       tooltip="The sets and captions, for Panel Set Export."),
             ],
