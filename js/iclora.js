@@ -4,10 +4,10 @@
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
+// Node ids and the 'custom' preset option are saved in workflows, so the schema guard (schema/snapshot.json)
+// keeps them fixed. How many image inputs and panel boxes there are is read from the nodes, never written here.
 const CONCAT = "ICLoRA_PanelConcatenate";
 const BUILDER = "ICLoRA_JointPromptBuilder";
-const MAX_IMAGES = 8;
-const MAX_PANEL_TEXTS = 8;
 const IMAGE_INPUT = /^image_(\d+)$/;
 const PANEL_TEXT = /^panel_(\d+)$/;
 const CUSTOM_FIELD = /^custom_/;
@@ -16,6 +16,14 @@ const DIAGRAM_HEIGHT = 120;
 const COLORS = { I: "#4682dc", O: "#f09628", empty: "#3a3d45" };
 
 let presets = {};
+// How many image_N inputs Panel Concatenate declares: the backend's MAX_IMAGES (nodes/core/canvas.py), counted in
+// the node definition the server sends. (The builder's panel boxes are counted on the node itself.)
+const limits = { images: 0 };
+
+function numberedInputs(nodeData, pattern) {
+  const inputs = { ...nodeData.input?.required, ...nodeData.input?.optional };
+  return Object.keys(inputs).filter((name) => pattern.test(name)).length;
+}
 
 function widgetValue(node, name, fallback) {
   const widget = node.widgets?.find((w) => w.name === name);
@@ -72,13 +80,13 @@ function concatPlan(node) {
 
 // Keep image_1 .. image_(last connected + 1); unconnected ones past that are removed, missing ones added.
 function syncImageInputs(node) {
-  if (!node.inputs) return;
+  if (!node.inputs || !limits.images) return;
   let last = 0;
   for (const input of node.inputs) {
     const match = input.name.match(IMAGE_INPUT);
     if (match && input.link != null) last = Math.max(last, Number(match[1]));
   }
-  const wanted = Math.min(last + 1, MAX_IMAGES);
+  const wanted = Math.min(last + 1, limits.images);
   for (let slot = node.inputs.length - 1; slot >= 0; slot--) {
     const match = node.inputs[slot].name.match(IMAGE_INPUT);
     if (match && Number(match[1]) > wanted && node.inputs[slot].link == null) node.removeInput(slot);
@@ -143,7 +151,8 @@ function builderPanelCount(node) {
     if (!plan.error) return plan.roles.length;
   }
   const preset = presets[widgetValue(node, "preset", "")];
-  return preset ? preset.panel_count : MAX_PANEL_TEXTS;
+  if (preset) return preset.panel_count;
+  return (node.widgets || []).filter((w) => PANEL_TEXT.test(w.name)).length;  // all of them
 }
 
 const NO_SIZE = () => ({ minHeight: 0, maxHeight: 0, minWidth: 0 });
@@ -324,7 +333,7 @@ app.registerExtension({
   name: "in-context-lora-panels.editor",
   async setup() {
     try {
-      const response = await api.fetchApi("/iclora/presets");
+      const response = await api.fetchApi("/iclora/presets");  // PRESETS_ROUTE in nodes/host/routes.py
       if (response.ok) presets = await response.json();
     } catch (error) {
       console.warn("In-Context LoRA Panels: presets unavailable, showing every panel box", error);
@@ -336,7 +345,10 @@ app.registerExtension({
     }
   },
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    if (nodeData.name === CONCAT) extendConcat(nodeType);
+    if (nodeData.name === CONCAT) {
+      limits.images = numberedInputs(nodeData, IMAGE_INPUT);
+      extendConcat(nodeType);
+    }
     if (nodeData.name === BUILDER) extendBuilder(nodeType);
   },
 });

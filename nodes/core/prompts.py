@@ -97,33 +97,34 @@ MARKERS_HELP = ("Write 'geometry', a template with {n} for the panel number such
                 "per panel separated by commas.")
 
 
-def check_marker_template(template: str) -> None:
+def check_marker_template(template: str, node: str = PROMPT_NODE) -> None:
     """Refuse a custom marker template that `str.format(n=...)` would choke on or fill wrongly: a stray brace, a
     positional field (`{}`, `{0}`), a field other than `{n}`, or no `{n}` at all (every panel the same marker)."""
     try:
         fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
     except ValueError:
-        raise PanelInputError(PROMPT_NODE, "custom_markers", f"{quoted(template)} has a brace without its pair",
+        raise PanelInputError(node, "custom_markers", f"{quoted(template)} has a brace without its pair",
                               "Use {n} for the panel number, and no other braces.") from None
     for name in fields:
         if name == "" or name.isdigit():
-            raise PanelInputError(PROMPT_NODE, "custom_markers", f"{quoted(template)} has a positional field "
+            raise PanelInputError(node, "custom_markers", f"{quoted(template)} has a positional field "
                                   f"{{{name}}}", "Name the panel number {n}, e.g. '[SHOT-{n}]'.")
         if name != "n":
-            raise PanelInputError(PROMPT_NODE, "custom_markers", f"{quoted(template)} has the field "
+            raise PanelInputError(node, "custom_markers", f"{quoted(template)} has the field "
                                   f"{quoted('{' + name + '}')}; only {{n}} (the panel number) is filled in",
                                   "Use {n} for the panel number, e.g. '[SHOT-{n}]'.")
     if not fields:
-        raise PanelInputError(PROMPT_NODE, "custom_markers", f"{quoted(template)} has braces but no {{n}}",
+        raise PanelInputError(node, "custom_markers", f"{quoted(template)} has braces but no {{n}}",
                               MARKERS_HELP)
     try:
         template.format(n=1)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:  # e.g. a bad format spec
-        raise PanelInputError(PROMPT_NODE, "custom_markers", f"{quoted(template)} cannot be filled in ({error})",
+        raise PanelInputError(node, "custom_markers", f"{quoted(template)} cannot be filled in ({error})",
                               "Use plain {n} for the panel number, e.g. '[SHOT-{n}]'.") from None
 
 
-def custom_preset(prefix: str = "", opening: str = "", markers: str = "geometry") -> TaskPreset:
+def custom_preset(prefix: str = "", opening: str = "", markers: str = "geometry",
+                  node: str = PROMPT_NODE) -> TaskPreset:
     """A preset built from the custom inputs. `markers`: 'geometry', a template with {n} such as '[SHOT-{n}]',
     or a comma list with one marker per panel (the count is checked against the layout in `panel_markers`)."""
     text = markers.strip() or "geometry"
@@ -131,13 +132,25 @@ def custom_preset(prefix: str = "", opening: str = "", markers: str = "geometry"
         marker_spec: str | tuple[str, ...] = "geometry"
         number_marker = DEFAULT_NUMBER_MARKER
     elif "{" in text or "}" in text:
-        check_marker_template(text)
+        check_marker_template(text, node)
         marker_spec, number_marker = "numbered", text
     else:
         marker_spec, number_marker = tuple(m.strip() for m in text.split(",")), DEFAULT_NUMBER_MARKER
     return TaskPreset(id=CUSTOM, display_name="Custom", lora="", canvas=(0, 0), arrangement="", grid=(0, 0),
                       prefix=prefix.strip(), opening=opening.strip(), markers=marker_spec,
                       number_marker=number_marker, wrap_names=True)
+
+
+def choose_preset(preset: str, *, custom_prefix: str, custom_opening: str, custom_markers: str,
+                  node: str = PROMPT_NODE) -> TaskPreset:
+    """The caption format a node's `preset` input names: a task preset, or one built from the custom_* inputs."""
+    if preset == CUSTOM:
+        return custom_preset(custom_prefix, custom_opening, custom_markers, node=node)
+    presets = load_presets()
+    if preset not in presets:
+        raise PanelInputError(node, "preset", f"{quoted(preset)} is not a preset",
+                              f"Choose one of {', '.join([*presets, CUSTOM])}.")
+    return presets[preset]
 
 
 def geometry_markers(rows: int, cols: int, count: int) -> list[str] | None:
@@ -273,6 +286,29 @@ def _prompt_warnings(preset: TaskPreset, summary: str, texts: list[str], extra: 
     return warnings
 
 
+def _panel_leads(preset: TaskPreset, count: int) -> list[str]:
+    """The preset's built-in words before each panel's text, where its layout is the one they were written for."""
+    return list(preset.panel_leads) if len(preset.panel_leads) == count else [""] * count
+
+
+def _join(preset: TaskPreset, head: str, clauses: list[str], texts: list[str], as_written: bool) -> str:
+    """The head and the marked clauses as one caption: joined by the preset's separators (a separator the next text
+    already starts with is not doubled), or as written by single spaces; then closed with one end mark."""
+    if as_written:
+        prompt = " ".join(part for part in (head, " ".join(clauses)) if part)
+    else:
+        separators = [preset.clause_separator] * (len(clauses) - 1)
+        if preset.last_clause_separator and len(clauses) > 1:
+            separators[-1] = preset.last_clause_separator
+        body = clauses[0] + "".join(_separator_before(sep, text) + clause
+                                    for sep, text, clause in zip(separators, texts[1:], clauses[1:]))
+        prompt = f"{head}{preset.summary_separator}{body}" if head else body
+    prompt = prompt.strip()
+    if not prompt.endswith(TERMINAL if as_written else TERMINAL[1:]):
+        prompt += "."
+    return prompt
+
+
 def build_joint_prompt(preset: TaskPreset, summary: str, panel_texts: list[str], rows: int, cols: int,
                        count: int, names: list[str] | None = None, *,
                        punctuation: str = PRESET_PUNCTUATION) -> JointPrompt:
@@ -299,23 +335,9 @@ def build_joint_prompt(preset: TaskPreset, summary: str, panel_texts: list[str],
         texts = [wrap_names(t, names) for t in texts]
 
     markers = panel_markers(preset, rows, cols, count)
-    leads = list(preset.panel_leads) if len(preset.panel_leads) == count else [""] * count
     clauses = [" ".join(part for part in (marker, _with_lead(lead, text)) if part) for marker, lead, text in
-               zip(markers, leads, texts)]
-    separators = [preset.clause_separator] * (count - 1)
-    if preset.last_clause_separator and count > 1:
-        separators[-1] = preset.last_clause_separator
-    head = _head(preset, count, summary)
-    if as_written:
-        body = " ".join(clauses)
-        prompt = " ".join(part for part in (head, body) if part)
-    else:
-        body = clauses[0] + "".join(_separator_before(sep, text) + clause
-                                    for sep, text, clause in zip(separators, texts[1:], clauses[1:]))
-        prompt = f"{head}{preset.summary_separator}{body}" if head else body
-    prompt = prompt.strip()
-    if not prompt.endswith(TERMINAL if as_written else TERMINAL[1:]):
-        prompt += "."
+               zip(markers, _panel_leads(preset, count), texts)]
+    prompt = _join(preset, _head(preset, count, summary), clauses, texts, as_written)
     return JointPrompt(prompt, texts, markers, warnings)
 
 
@@ -366,7 +388,7 @@ def parse_joint_caption(caption: str, preset: TaskPreset, rows: int, cols: int, 
     """
     text = _tidy(caption)
     markers = panel_markers(preset, rows, cols, count)
-    leads = list(preset.panel_leads) if len(preset.panel_leads) == count else [""] * count
+    leads = _panel_leads(preset, count)
     marked = [i for i, m in enumerate(markers) if m]
     if not marked:
         raise ValueError("the preset has no markers to split the caption at")

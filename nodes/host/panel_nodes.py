@@ -9,10 +9,20 @@ from comfy_api.latest import io, ui
 
 from ..core.canvas import MAX_IMAGES, MAX_OUTPUT_SLOTS, SLOT_FILLS, concatenate_panels
 from ..core.errors import PanelInputError
-from ..core.fitting import FIT_MODES, PAD_MODES
-from ..core.layout import ALIGN, ARRANGEMENTS, parse_panel_numbers, require_layout
+from ..core.layout import CONCATENATE, parse_panel_numbers, require_layout
 from ..core.masks import MASK_NODE, slot_mask
 from ..core.split import SELECTIONS, SPLIT_NODE, group_for_output, select_panels, split_canvas
+from .shared_inputs import (
+    arrangement_input,
+    fill_color_input,
+    fit_input,
+    grid_cols_input,
+    grid_rows_input,
+    max_megapixels_input,
+    pad_mode_input,
+    panel_height_input,
+    panel_width_input,
+)
 from .sockets import CATEGORY, PanelLayoutSocket
 
 log = logging.getLogger(__name__)
@@ -28,45 +38,30 @@ class PanelConcatenate(io.ComfyNode):
         ]
         return io.Schema(
             node_id="ICLoRA_PanelConcatenate",
-            display_name="Panel Concatenate",
+            display_name=CONCATENATE,
             category=CATEGORY,
             description="Puts reference images and empty output slots side by side on one canvas, the in-context "
                         "set that an IC-LoRA generates as a whole. Outputs the canvas and its panel layout.",
             inputs=[
                 io.Int.Input("output_slots", default=1, min=0, max=MAX_OUTPUT_SLOTS,
-                             tooltip="How many empty panels to generate. With no image connected, use 2 or more "
+                             tooltip="How many empty panels to generate; with no image connected, use 2 or more "
                                      "for a text-only set."),
                 io.String.Input("order", default="",
-                                tooltip="Panel roles in reading order: one I (input image) or O (output slot) per "
-                                        "panel, e.g. 'O,I,O'. Empty: the inputs first, then the output slots."),
-                io.Combo.Input("arrangement", options=list(ARRANGEMENTS), default="row",
-                               tooltip="row: side by side; column: stacked top to bottom; grid: rows x columns "
-                                       "filled row by row."),
-                io.Int.Input("grid_rows", default=0, min=0, max=16,
-                             tooltip="Rows for 'grid'; 0 chooses automatically."),
-                io.Int.Input("grid_cols", default=0, min=0, max=16,
-                             tooltip="Columns for 'grid'; 0 chooses automatically."),
-                io.Int.Input("panel_width", default=0, min=0, max=8192, step=ALIGN,
-                             tooltip=f"Width of every panel in px; 0 takes the first image's width. Snapped to a "
-                                     f"multiple of {ALIGN} px (reported in 'report')."),
-                io.Int.Input("panel_height", default=0, min=0, max=8192, step=ALIGN,
-                             tooltip=f"Height of every panel in px; 0 takes the first image's height. Snapped to a "
-                                     f"multiple of {ALIGN} px (reported in 'report')."),
-                io.Combo.Input("fit", options=list(FIT_MODES), default="crop",
-                               tooltip="How an image of another shape fills its panel: crop (cover, centred), pad "
-                                       "(fit inside, margin filled), stretch (distort). Panel Split can undo it."),
-                io.Combo.Input("pad_mode", options=list(PAD_MODES), default="color",
-                               tooltip="For fit 'pad': fill the margin with fill_color, or repeat the edge pixels."),
-                io.String.Input("fill_color", default="#808080",
-                                tooltip="#RRGGBB or R,G,B: padding, empty grid cells and (with slot_fill 'color') "
-                                        "output slots. Mid-grey is neutral for the VAE."),
+                                tooltip="Panel roles in reading order, one I (input image) or O (output slot) per "
+                                        "panel such as 'O,I,O'; empty puts the inputs first, then the output "
+                                        "slots."),
+                arrangement_input(),
+                grid_rows_input(),
+                grid_cols_input(),
+                panel_width_input(),
+                panel_height_input(),
+                fit_input(),
+                pad_mode_input(),
+                fill_color_input(),
                 io.Combo.Input("slot_fill", options=list(SLOT_FILLS), default="color",
-                               tooltip="What the output slots hold before sampling: fill_color, noise, or "
-                                       "slot_image. Only matters when the sampler's denoise is below 1."),
-                io.Float.Input("max_megapixels", default=4.0, min=0.1, max=64.0, step=0.1,
-                               tooltip="Refuse canvases larger than this. Every 16x16 px is one FLUX token and "
-                                       "attention cost grows with the square of the token count, so more or larger "
-                                       "panels cost memory and time fast."),
+                               tooltip="What the output slots hold before sampling (fill_color, noise or "
+                                       "slot_image), which matters only when the sampler's denoise is below 1."),
+                max_megapixels_input(),
                 *images,
                 io.Image.Input("slot_image", optional=True,
                                tooltip="Starting picture for every output slot when slot_fill is 'image'."),
@@ -91,7 +86,7 @@ class PanelConcatenate(io.ComfyNode):
                                     panel_width=panel_width, panel_height=panel_height, fit=fit, pad_mode=pad_mode,
                                     fill_color=fill_color, slot_fill=slot_fill, slot_image=slot_image,
                                     max_megapixels=max_megapixels)
-        log.info("Panel Concatenate: %s", result.report)
+        log.info("%s: %s", CONCATENATE, result.report)
         return io.NodeOutput(result.canvas, result.layout, result.report,
                              ui=ui.PreviewImage(result.canvas, cls=cls))
 
@@ -108,15 +103,15 @@ class OutputSlotMask(io.ComfyNode):
             inputs=[
                 PanelLayoutSocket.Input("layout", tooltip="The layout from Panel Concatenate."),
                 io.String.Input("panels", default="",
-                                tooltip="Empty: the output slots. Or panel numbers counted from 1 in reading "
-                                        "order, e.g. '2, 3' or '2-4'."),
+                                tooltip="Panel numbers counted from 1 in reading order, e.g. '2, 3' or '2-4'; "
+                                        "empty masks the output slots."),
                 io.Int.Input("grow", default=0, min=-512, max=512,
-                             tooltip="Pixels to extend the mask into neighbouring panels (negative shrinks it). "
+                             tooltip="Pixels to extend the mask into neighbouring panels (negative shrinks it); "
                                      "0 keeps the seams exactly on panel borders."),
                 io.Int.Input("feather", default=0, min=0, max=512,
-                             tooltip="Soften the seams over about twice this many pixels. 0 gives a hard mask, "
-                                     "which keeps references exactly. The In-Context Sampler's seam_feather, when "
-                                     "set, replaces this ramp instead of blurring it again."),
+                             tooltip="Soften the seams over about twice this many pixels; 0 gives a hard mask "
+                                     "that keeps references exactly (the In-Context Sampler's seam_feather, when "
+                                     "set, replaces this ramp instead of blurring it again)."),
                 io.Boolean.Input("invert", default=False, tooltip="Mask the kept panels instead."),
             ],
             outputs=[io.Mask.Output("mask", display_name="mask",
@@ -140,7 +135,7 @@ class PanelSplit(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="ICLoRA_PanelSplit",
-            display_name="Panel Split",
+            display_name=SPLIT_NODE,
             category=CATEGORY,
             description="Cuts a canvas (any batch size) back into its panels. Equal-sized panels come out as one "
                         "batch, unequal ones as a list; both go straight into Save Image or Preview Image.",
@@ -154,8 +149,8 @@ class PanelSplit(io.ComfyNode):
                                         "'2, 3' or '2-4'."),
                 io.Boolean.Input("undo_fit", default=False,
                                  tooltip="Return input panels at their original image size (padding removed, "
-                                         "stretch undone; for crop, the visible part at its original scale). "
-                                         "Output slots keep the panel size."),
+                                         "stretch undone; for crop, the visible part at its original scale), while "
+                                         "output slots keep the panel size."),
             ],
             outputs=[io.Image.Output("panels", display_name="panels", is_output_list=True,
                                      tooltip="The chosen panels: one batch (canvas by canvas, panels in order) "

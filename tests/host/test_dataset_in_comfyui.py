@@ -32,7 +32,7 @@ def tile(rgb) -> np.ndarray:
     return (np.array(rgb)[None, None, :] * ramp * np.ones((PANEL, PANEL, 1))).clip(0, 255).astype(np.uint8)
 
 
-def write_sets(root, layout: str = "set folders") -> list[str]:
+def write_sets(root, folder_format: str = "set folders") -> list[str]:
     """Three sets: a colour tile on the left and its complement on the right, captioned verbatim."""
     root.mkdir(parents=True, exist_ok=True)
     captions = []
@@ -40,7 +40,7 @@ def write_sets(root, layout: str = "set folders") -> list[str]:
         left, right = tile(rgb), tile(tuple(255 - c for c in rgb))
         caption = CAPTION.format(colour=name)
         captions.append(caption)
-        if layout == "set folders":
+        if folder_format == "set folders":
             (root / name).mkdir()
             Image.fromarray(left).save(root / name / "1.png")
             Image.fromarray(right).save(root / name / "2.png")
@@ -68,7 +68,7 @@ def outputs_of(executor, node_id: str) -> list:
 @pytest.fixture(scope="module")
 def sets(comfy):
     captions = write_sets(comfy.input_dir / "iclora-test-sets")
-    write_sets(comfy.input_dir / "iclora-test-canvases", layout="canvases")
+    write_sets(comfy.input_dir / "iclora-test-canvases", folder_format="canvases")
     return captions
 
 
@@ -78,7 +78,7 @@ def dataset_graph(folder: str, **overrides) -> dict:
 
 
 @pytest.mark.parametrize("folder", ["iclora-test-sets", "iclora-test-canvases"])
-def test_both_layouts_give_one_latent_and_one_verbatim_caption_per_set(comfy, sets, folder):
+def test_both_folder_formats_give_one_latent_and_one_verbatim_caption_per_set(comfy, sets, folder):
     graph = dataset_graph(folder)
     graph["3"] = {"class_type": "SaveLatent", "inputs": {"samples": ["1", 0], "filename_prefix": "iclora/ds"}}
     executor, _ = comfy.run(graph)
@@ -88,6 +88,7 @@ def test_both_layouts_give_one_latent_and_one_verbatim_caption_per_set(comfy, se
     assert len(positive) == 3 and preview.shape == (3, 32, 64, 3)
     assert plan.captions == sets
     assert "3 set(s) used" in report and "tokens" in report
+    assert all(f'\n    "{caption}"' in report for caption in sets)  # each caption shown, to check its format
 
     nodes = comfy.nodes
     (clip,) = nodes.DualCLIPLoader().load_clip("clip_l.safetensors", "t5xxl_fp16.safetensors", "flux")
@@ -108,6 +109,7 @@ def test_both_layouts_give_one_latent_and_one_verbatim_caption_per_set(comfy, se
 
 def test_a_folder_outside_the_input_folder_or_a_bad_set_fails_with_the_pack_message(comfy, sets):
     assert "outside ComfyUI's input folder" in comfy.run_expecting_error(dataset_graph("../output"))
+    assert "'/etc' is an absolute path" in comfy.run_expecting_error(dataset_graph("/etc"))
     bad = comfy.input_dir / "iclora-test-bad"
     write_sets(bad)
     (bad / "red" / "caption.txt").unlink()

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from iclora_pack.nodes.core.canvas import MAX_IMAGES
+from iclora_pack.nodes.core.prompts import MAX_PANEL_TEXTS
 from pack_facts import OUR_NODE_IDS, PACK_FOLDER_NAME, skip_without_comfyui
 
 skip_without_comfyui()
@@ -387,12 +389,20 @@ def test_editor_extension_grows_inputs_previews_the_layout_and_fits_panel_texts(
             return { before, after };
         }""")
         assert inputs == {"before": ["image_1"], "after": ["image_1", "image_2"]}
+        full = page.evaluate("""(max) => { const { concat, load } = window.__icl;
+            const slot = (name) => concat.inputs.findIndex(i => i.name === name);
+            for (let k = 2; k <= max; k++) load.connect(0, concat, slot(`image_${k}`));
+            const names = concat.inputs.filter(i => /^image_/.test(i.name)).map(i => i.name);
+            for (let k = max; k >= 2; k--) concat.disconnectInput(slot(`image_${k}`));
+            return names; }""", MAX_IMAGES)
+        assert full == [f"image_{k}" for k in range(1, MAX_IMAGES + 1)]  # the backend's limit, read from the node
         visible = "() => window.__icl.builder.widgets.filter(w => /^panel_/.test(w.name) && !w.hidden).length"
         customs = "() => window.__icl.builder.widgets.filter(w => /^custom_/.test(w.name) && !w.hidden).length"
         page.wait_for_function(f"() => ({visible})() === 4", timeout=5_000)  # font design: 2 x 2
         assert page.evaluate(customs) == 0
         page.evaluate("() => window.__iclSet(window.__icl.builder, 'preset', 'custom')")
         page.wait_for_function(f"() => ({customs})() === 3", timeout=5_000)
+        page.wait_for_function(f"() => ({visible})() === {MAX_PANEL_TEXTS}", timeout=5_000)  # no layout: every box
         page.evaluate("() => window.__iclSet(window.__icl.builder, 'preset', 'font-design')")
         page.wait_for_function(f"() => ({customs})() === 0", timeout=5_000)
         page.evaluate("""() => { const { concat, builder } = window.__icl;

@@ -86,7 +86,7 @@ def test_too_long_prompt_is_warned_with_the_real_t5_token_count(comfy):
     builder = comfy.nodes.NODE_CLASS_MAPPINGS[BUILDER]
     long_summary = " ".join(["a sweeping cinematic festival panorama"] * 120)
     prompt, _, _, warnings = builder.execute(**builder_inputs(summary=long_summary)).result
-    from iclora_pack.nodes.host.prompt_nodes import count_t5_tokens  # noqa: E402  (needs ComfyUI)
+    from iclora_pack.nodes.host.tokens import count_t5_tokens  # noqa: E402  (needs ComfyUI)
 
     tokens = count_t5_tokens(prompt)
     assert tokens > 512

@@ -1,4 +1,4 @@
-"""Panel Set Dataset and Panel Set Export: folder layouts, panel order, captions, every bad folder, the export."""
+"""Panel Set Dataset and Panel Set Export: folder formats, panel order, captions, every bad folder, the export."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import yaml
 from iclora_pack.nodes.core import dataset
 from iclora_pack.nodes.core.canvas import concatenate_panels
 from iclora_pack.nodes.core.dataset import (
+    DATASET_NODE,
     CanvasSettings,
     TrainerSettings,
+    build,
     export_dataset,
     folder_fingerprint,
     iter_canvases,
@@ -23,7 +25,14 @@ from iclora_pack.nodes.core.dataset import (
     scan_dataset,
 )
 from iclora_pack.nodes.core.errors import PanelInputError
-from iclora_pack.nodes.core.prompts import build_joint_prompt, custom_preset, load_presets, parse_joint_caption
+from iclora_pack.nodes.core.prompts import (
+    CUSTOM,
+    build_joint_prompt,
+    choose_preset,
+    custom_preset,
+    load_presets,
+    parse_joint_caption,
+)
 from PIL import Image
 
 STORYBOARD = load_presets()["film-storyboard"]
@@ -77,7 +86,7 @@ def failure(inputs: Path, folder: str, **kwargs) -> str:
     return str(error.value)
 
 
-# --- layouts and order -----------------------------------------------------------------------------------------
+# --- folder formats and order -----------------------------------------------------------------------------------
 
 def test_set_folders_are_detected_and_panels_follow_file_name_order_numbers_as_numbers(inputs):
     folder = inputs / "task" / "a"
@@ -85,7 +94,7 @@ def test_set_folders_are_detected_and_panels_follow_file_name_order_numbers_as_n
               for i, name in enumerate(["10", "2", "1"])}
     (folder / "caption.txt").write_text(CAPTION_COLON)
     result = plan(inputs, "task", arrangement="row")
-    assert result.layout == "set folders"
+    assert result.folder_format == "set folders"
     assert [p.name for p in result.sets[0].source.images] == ["1.png", "2.png", "10.png"]
     canvas = next(iter_canvases(result)).canvas
     expected = concatenate_panels([(f"image_{i}", torch.from_numpy(pixels[n] / 255.0).float()[None])
@@ -117,7 +126,7 @@ def test_flat_folder_of_canvases_with_same_name_captions_like_the_authors_zip(in
     (root / "__MACOSX").mkdir()
     (root / "__MACOSX" / "._0001.jpg").write_bytes(b"\0")
     result = plan(inputs, "movie-shots")
-    assert result.layout == "canvases" and result.panel_count == 1
+    assert result.folder_format == "canvases" and result.panel_count == 1
     assert result.captions == [CAPTION_COLON, CAPTION_COMMA]  # verbatim: only BOM and the final newline go
     assert {tuple(b.canvas.shape) for b in iter_canvases(result)} == {(1, 64, 48, 3)}
     assert not result.skipped
@@ -156,6 +165,19 @@ def test_custom_markers_follow_the_dataset_layout(inputs):
     caption = plan(inputs, "task", preset=preset).captions[0]
     assert caption.startswith("[MY-TASK] This two-panel image shows a product")
     assert "[VIEW-1] panel 1" in caption and "[VIEW-2] panel 2" in caption
+
+
+def test_a_bad_custom_caption_format_is_named_as_this_node_s_input(inputs):
+    folder = inputs / "task" / "s"
+    for i in range(2):
+        write_image(folder / f"{i + 1}.png", 32, 32, i)
+        (folder / f"{i + 1}.txt").write_text(f"panel {i + 1}")
+    with pytest.raises(PanelInputError) as bad_template:
+        choose_preset(CUSTOM, custom_prefix="", custom_opening="", custom_markers="[SHOT-{x}]", node=DATASET_NODE)
+    assert (bad_template.value.node, bad_template.value.input_name) == (DATASET_NODE, "custom_markers")
+    three_markers = custom_preset(markers="[A], [B], [C]")  # the sets have two panels
+    message = failure(inputs, "task", preset=three_markers)
+    assert message.startswith("Panel Set Dataset: set 's': ") and "(input 'custom_markers')" in message
 
 
 @pytest.mark.parametrize("caption", [CAPTION_COLON, CAPTION_COMMA])
@@ -218,6 +240,14 @@ def test_paths_outside_the_input_folder_are_refused(inputs, folder):
     (inputs.parent / "outside").mkdir()
     message = failure(inputs, folder)
     assert "input" in message and "folder" in message
+
+
+@pytest.mark.parametrize("folder", ["/etc", "/etc/", "\\\\server\\share", "C:\\sets", "C:/sets"])
+def test_an_absolute_folder_is_refused_as_typed_not_as_a_missing_name(inputs, folder):
+    (inputs / "etc").mkdir()  # even where the same name exists inside the input folder
+    message = failure(inputs, folder)
+    assert f"'{folder}' is an absolute path" in message
+    assert "only folders inside ComfyUI's input folder are accepted" in message and "does not exist" not in message
 
 
 def test_a_symlink_leading_out_of_the_input_folder_is_refused(inputs):
@@ -295,12 +325,12 @@ def test_empty_caption_file(inputs):
     assert "set2: caption.txt is empty" in failure(inputs, "task")
 
 
-def test_mixed_layouts_need_a_choice(inputs):
+def test_mixed_folder_formats_need_a_choice(inputs):
     root = make_set_folders(inputs / "task")
     write_image(root / "loose.png", 32, 32, 9)
     assert "both images at its top level" in failure(inputs, "task")
-    scan = scan_dataset(inputs, "task", layout="set folders")
-    assert scan.layout == "set folders" and "loose.png" in scan.notes[0]
+    scan = scan_dataset(inputs, "task", folder_format="set folders")
+    assert scan.folder_format == "set folders" and "loose.png" in scan.notes[0]
 
 
 def test_nothing_usable_left_even_when_skipping(inputs):
@@ -324,13 +354,38 @@ def test_a_picture_that_fails_to_decode_is_reported_not_replaced(inputs):
     assert built[1].canvas is None and "1.png cannot be read as an image" in built[1].problem
 
 
+# --- the report ------------------------------------------------------------------------------------------------
+
+def test_the_report_shows_each_caption_and_cuts_a_long_one_with_its_length(inputs):
+    root = make_set_folders(inputs / "task", sets=2)
+    short_caption = "[MOVIE-SHOTS] A chase: [SCENE-1] a fox runs, [SCENE-2] a hound follows, [SCENE-3] both rest."
+    long_caption = CAPTION_COMMA + " " + " ".join(["and then the panda naps"] * 10)
+    (root / "set1" / "caption.txt").write_text(short_caption)
+    (root / "set2" / "caption.txt").write_text(long_caption)
+    report = dataset.describe_plan(plan(inputs, "task"), [40, 120])
+    lines = report.splitlines()
+    first = lines.index("  set1: caption from caption.txt, 40 tokens")
+    assert lines[first + 1] == f'    "{short_caption}"'  # short enough: whole
+    second = lines.index("  set2: caption from caption.txt, 120 tokens")
+    shown = lines[second + 1]
+    assert shown.endswith(f'…" ({len(long_caption)} characters)')
+    excerpt = shown.strip()[1:shown.strip().index("…")]
+    assert long_caption.startswith(excerpt) and 100 < len(excerpt) <= 160
+    assert long_caption[len(excerpt)] == " "  # cut between words
+
+
+def test_a_caption_excerpt_stays_on_one_line():
+    assert dataset.caption_excerpt("first line\nsecond") == '"first line\\nsecond"'
+    assert dataset.caption_excerpt("x" * 200) == f'"{"x" * 160}…" (200 characters)'  # no space: cut at the limit
+
+
 # --- streaming, preview, cache key -----------------------------------------------------------------------------
 
 def test_canvases_are_built_one_set_at_a_time(inputs, monkeypatch):
     make_set_folders(inputs / "task", sets=3, panels=2)
     loaded = []
-    real = dataset.load_image
-    monkeypatch.setattr(dataset, "load_image", lambda path: loaded.append(path.parent.name) or real(path))
+    real = build.load_image
+    monkeypatch.setattr(build, "load_image", lambda path: loaded.append(path.parent.name) or real(path))
     canvases = iter_canvases(plan(inputs, "task"))
     next(canvases)
     assert loaded == ["set1", "set1"]

@@ -50,7 +50,7 @@ def test_english_locale_is_the_schema_text(schemas):
     assert sorted(english) == sorted(schemas) and len(english) >= 5
     concat = english["ICLoRA_PanelConcatenate"]
     assert concat["display_name"] == "Panel Concatenate"
-    assert concat["inputs"]["output_slots"]["tooltip"].startswith("How many empty panels to generate.")
+    assert concat["inputs"]["output_slots"]["tooltip"].startswith("How many empty panels to generate;")
     assert concat["outputs"]["1"] == {"name": "layout", "tooltip": schemas["ICLoRA_PanelConcatenate"]["tooltips"]
                                       ["outputs"]["layout"]}
     sampler = english["ICLoRA_InContextSampler"]
@@ -108,3 +108,27 @@ def test_a_numbered_family_is_reported_once_and_stale_entries_are_named(schemas,
     assert [m for m in missing if "image_" in m] == [f"{where}.ICLoRA_PanelConcatenate.inputs.image_{{i}}.name",
                                                      f"{where}.ICLoRA_PanelConcatenate.inputs.image_{{i}}.tooltip"]
     assert f"{where}.ICLoRA_PanelSplit.inputs.canvas (no such input any more: remove it)" in missing
+
+
+def test_a_shared_input_reads_the_same_on_every_node_in_both_languages(schemas, zh_source):
+    zh = json.loads((ROOT / "locales" / "zh" / "nodeDefs.json").read_text(encoding="utf-8"))
+    shared = zh_source["shared_inputs"]
+    assert {"custom_opening", "fill_color", "panel_width", "preset", "punctuation"} <= set(shared)
+    for name, chinese in shared.items():
+        users = [node_id for node_id, node in schemas.items() if any(i["name"] == name for i in node["inputs"])]
+        assert len(users) >= 2, name
+        assert len({schemas[u]["tooltips"]["inputs"][name] for u in users}) == 1, name
+        assert all(zh[u]["inputs"][name] == chinese for u in users), name
+    dataset_opening = schemas["ICLoRA_PanelSetDataset"]["tooltips"]["inputs"]["custom_opening"]
+    assert "{COUNT}" in dataset_opening
+
+
+def test_a_shared_chinese_entry_for_differing_english_is_named(schemas, zh_source):
+    grown = copy.deepcopy(schemas)
+    grown["ICLoRA_PanelSetDataset"]["tooltips"]["inputs"]["fill_color"] = "Something else."
+    source = copy.deepcopy(zh_source)
+    source["shared_inputs"]["gone"] = {"name": "旧", "tooltip": "旧"}
+    missing = build_locales.missing_chinese(grown, source)
+    where = "locales/zh.source.json: shared_inputs"
+    assert any(m.startswith(f"{where}.fill_color (the English tooltips of ") for m in missing)
+    assert f"{where}.gone (no node uses it any more: remove it)" in missing

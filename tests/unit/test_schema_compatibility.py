@@ -84,11 +84,12 @@ def test_changing_a_default_or_dropping_an_option_in_the_source_fails_the_guard(
     pack = _pack_copy(tmp_path)
     _edit(host_nodes(pack) / "sampler_node.py", 'io.Int.Input("steps", default=20,',
           'io.Int.Input("steps", default=28,')
-    _edit(host_nodes(pack) / "panel_nodes.py", 'io.Combo.Input("fit", options=list(FIT_MODES),',
+    _edit(host_nodes(pack) / "shared_inputs.py", 'io.Combo.Input("fit", options=list(FIT_MODES),',
           'io.Combo.Input("fit", options=[m for m in FIT_MODES if m != "stretch"],')
     breaking, _ = schema_snapshot.compare(current, schema_snapshot.public_schema(read_schemas(pack)))
     assert "ICLoRA_InContextSampler: input 'steps' changed default 20 -> 28" in breaking
     assert "ICLoRA_PanelConcatenate: input 'fit' lost options ['stretch']" in breaking
+    assert "ICLoRA_PanelSetDataset: input 'fit' lost options ['stretch']" in breaking  # one input, both nodes
 
 
 def test_a_new_optional_input_in_the_source_passes_and_is_reported(tmp_path, current):

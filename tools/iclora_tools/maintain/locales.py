@@ -9,6 +9,9 @@ ComfyUI serves every pack's `locales/<lang>/main.json` and `nodeDefs.json` merge
 `nodeCategories.<category>`. English is generated from the node schemas (read from the source without ComfyUI,
 maintain/schema_standin.py), so it cannot drift. Chinese is written by hand in locales/zh.source.json, keyed by node
 id and input/output id; a numbered input family (image_1 … image_8) is one entry with `{i}` in its key and text.
+An input several nodes share (nodes/host/shared_inputs.py: one English tooltip) has one entry under
+`shared_inputs`, keyed by input id, used by every node without an entry of its own for that input; the check
+names a shared entry whose nodes' English tooltips differ, since one translation cannot fit two texts.
 Help pages are js/docs/<node id>.md (the frontend fetches /extensions/<pack>/docs/<node id>/<locale>.md, then
 /extensions/<pack>/docs/<node id>.md).
 """
@@ -46,6 +49,28 @@ def _lookup(table: dict, name: str) -> dict | None:
     return None
 
 
+def _input_text(written: dict, shared: dict, name: str) -> dict | None:
+    """A node's own Chinese for an input, else the shared entry for that input id."""
+    return _lookup(written.get("inputs", {}), name) or shared.get(name)
+
+
+def _shared_problems(schemas: dict[str, dict], source: dict) -> list[str]:
+    """Shared entries that no node uses, and those used for differing English tooltips."""
+    shared, nodes = source.get("shared_inputs", {}), source.get("nodes", {})
+    gaps = []
+    for key in shared:
+        users = {node_id: node["tooltips"]["inputs"].get(key) for node_id, node in sorted(schemas.items())
+                 if any(i["name"] == key for i in node["inputs"])
+                 and not _lookup(nodes.get(node_id, {}).get("inputs", {}), key)}
+        where = f"locales/zh.source.json: shared_inputs.{key}"
+        if not users:
+            gaps.append(f"{where} (no node uses it any more: remove it)")
+        elif len(set(users.values())) > 1:
+            gaps.append(f"{where} (the English tooltips of {', '.join(users)} differ: give each node its own "
+                        "entry, or make the tooltips one in nodes/host/shared_inputs.py)")
+    return gaps
+
+
 def english(schemas: dict[str, dict]) -> dict:
     defs = {}
     for node_id, node in sorted(schemas.items()):
@@ -78,7 +103,7 @@ def chinese(schemas: dict[str, dict], source: dict) -> dict:
             continue
         entry = {k: written[k] for k in ("display_name", "description") if written.get(k)}
         entry["inputs"] = {item["name"]: text for item in node["inputs"]
-                           if (text := _lookup(written.get("inputs", {}), item["name"]))}
+                           if (text := _input_text(written, source.get("shared_inputs", {}), item["name"]))}
         entry["outputs"] = {str(index): text for index, item in enumerate(node["outputs"])
                             if (text := written.get("outputs", {}).get(item["name"]))}
         defs[node_id] = entry
@@ -89,6 +114,7 @@ def missing_chinese(schemas: dict[str, dict], source: dict) -> list[str]:
     """Every string the Chinese source lacks (or has for something that no longer exists), as a path into it."""
     gaps = []
     nodes = source.get("nodes", {})
+    shared = source.get("shared_inputs", {})
     where = "locales/zh.source.json: nodes"
     for category in sorted({n["category"] for n in schemas.values()}):
         if not source.get("nodeCategories", {}).get(category):
@@ -101,7 +127,7 @@ def missing_chinese(schemas: dict[str, dict], source: dict) -> list[str]:
         for item in node["inputs"]:
             name, family = item["name"], _family(item["name"])
             key_name = family if family and name not in written.get("inputs", {}) else name  # image_{i} once
-            text = _lookup(written.get("inputs", {}), name) or {}
+            text = _input_text(written, shared, name) or {}
             for key in ("name", "tooltip"):
                 if not text.get(key) and (key == "name" or name in node["tooltips"]["inputs"]):
                     gaps.append(f"{where}.{node_id}.inputs.{key_name}.{key}")
@@ -121,7 +147,7 @@ def missing_chinese(schemas: dict[str, dict], source: dict) -> list[str]:
     for node_id in nodes:
         if node_id not in schemas:
             gaps.append(f"{where}.{node_id} (no such node any more: remove it)")
-    return list(dict.fromkeys(gaps))
+    return list(dict.fromkeys(gaps + _shared_problems(schemas, source)))
 
 
 def help_page(node_id: str) -> Path:
