@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from iclora_tools.runner.contact_sheet import REFERENCE
+from iclora_tools.runner.sets import TINY_PANEL
 from pack_facts import skip_without_comfyui
 from PIL import Image
 
@@ -33,7 +34,7 @@ def test_tiny_demo_writes_the_generated_panels_and_a_sheet_of_the_whole_set(tmp_
     assert "wrote 2 panels" in result.stdout
     with Image.open(out / "contact-sheet.png") as sheet:
         sheet = sheet.convert("RGB")
-        assert sheet.height > 3 * 128 > sheet.width  # the storyboard's column, all three panels
+        assert sheet.height > 3 * TINY_PANEL[1] > sheet.width  # the storyboard's column, all three panels
         row = sheet.height // 3  # label, panel and gap
         top = {sheet.getpixel((x, y)) for x in range(sheet.width) for y in range(row)}
         rest = {sheet.getpixel((x, y)) for x in range(sheet.width) for y in range(row + 8, sheet.height)}

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 FRONTEND_ONLY = {"MarkdownNote", "Note", "PrimitiveNode", "Reroute"}
-WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
+"""Input types the editor draws as widgets (unless `forceInput`); the schema stand-in reads them from here."""
 BUILDER = "ICLoRA_JointPromptBuilder"
 CONCATENATE = "ICLoRA_PanelConcatenate"
 SPLIT = "ICLoRA_PanelSplit"
