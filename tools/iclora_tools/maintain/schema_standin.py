@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import tools_importable_env
-from ..runner.workflow_api import WIDGET_TYPES
+from ..runner.graph_to_prompt import WIDGET_TYPES
 
 HOST_ROOTS = ("comfy", "comfy_api", "comfy_execution", "comfy_extras", "comfy_config", "folder_paths",
               "node_helpers", "latent_preview")  # not `server`: without it the pack registers no routes, as in tests
