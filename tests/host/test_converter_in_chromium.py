@@ -184,3 +184,41 @@ def test_the_runner_converts_every_workflow_as_the_editor_does(frontend, editor_
                if node["class_type"] == "ICLoRA_JointPromptBuilder"]
     assert len(builder) == 1 and ":" in builder[0]  # the subgraph's inner node: "<subgraph node id>:<its id>"
     print(f"\n{frontend.label}: {len(checked)} workflows converted as the editor converts them")
+
+
+GROUP_NODE = """async (types) => {
+    const graph = window.app.graph;
+    window.app.canvas.selectNodes(graph._nodes.filter(n => types.includes(n.type)));
+    window.__grouped = window.app.extensionManager.command.execute('Comfy.GroupNode.ConvertSelectedNodesToGroupNode');
+}"""
+
+
+def test_a_group_node_converts_as_the_pinned_editor_does(editor_servers):
+    """Group nodes are the older frontend's (newer ones turn them into subgraphs on load, with new node ids): one is
+    made by frontend 1.27 itself from the model loaders and the prompt builder, its widget values are edited in
+    the saved file, and the runner's prompt of that file equals the editor's."""
+    frontend = matrix_frontends()[0]
+    served = editor_servers(frontend)
+    info = get_json(f"{served['url']}/object_info")
+    base = json.loads((WORKFLOWS[0].parent / f"{BASE}.json").read_text())
+    with placeholder_models(served, [base]), sync_api.sync_playwright() as playwright:
+        session = EditorSession(playwright, served["url"], 1600, 1000)
+        page = session.page
+        page.evaluate("async (data) => { await window.app.loadGraphData(data, true, true, null); }", base)
+        page.evaluate(GROUP_NODE, ["UNETLoader", "LoraLoaderModelOnly", "DualCLIPLoader", "ICLoRA_JointPromptBuilder"])
+        page.get_by_role("dialog", name="Create group node").locator("input").first.fill("Model block")
+        page.keyboard.press("Enter")
+        page.evaluate("async () => { await window.__grouped; }")
+        answer = page.evaluate("async () => JSON.parse(JSON.stringify((await window.app.graphToPrompt()).workflow))")
+        group = next(n for n in answer["nodes"] if n["type"] == "workflow>Model block")
+        values = group["widgets_values"]
+        values[values.index("film-storyboard.safetensors") + 1] = 0.5  # the LoRA's strength, on the group node
+        values[values.index(_node(base, "ICLoRA_JointPromptBuilder")["widgets_values"][1])] = "In a dark forest"
+        saved, output = editor_conversion(page, answer)
+        session.browser.close()
+    expected = editor_prompt(output)
+    problems = differences(to_api(answer, info), expected) + differences(to_api(saved, info), expected)
+    assert not problems, "\n".join(problems)
+    inner = {node["class_type"]: node["inputs"] for key, node in expected.items() if key.startswith(f"{group['id']}:")}
+    assert inner["LoraLoaderModelOnly"]["strength_model"] == 0.5
+    assert inner["ICLoRA_JointPromptBuilder"]["summary"] == "In a dark forest"

@@ -15,9 +15,9 @@ INFO = {
     "Sink": {"input": {"required": {"value": ["STRING", {"forceInput": True}]}}, "output_node": True},
     "Maybe": {"input": {"required": {}, "optional": {"value": ["STRING", {"forceInput": True}]}},
               "output_node": True},
-    "Model": {"input": {"required": {"name": [["a.safetensors"], {}]}}},
+    "Model": {"input": {"required": {"name": [["a.safetensors"], {}]}}, "output": ["MODEL"]},
     "Lora": {"input": {"required": {"model": ["MODEL", {}], "lora_name": [["x.safetensors"], {}],
-                                    "strength": ["FLOAT", {"default": 1.0}]}}},
+                                    "strength": ["FLOAT", {"default": 1.0}]}}, "output": ["MODEL"]},
     "Sampler": {"input": {"required": {"model": ["MODEL", {}], "seed": ["INT", {"default": 0}],
                                        "tags": ["STRING", {}]}}, "output_node": True},
 }
@@ -245,3 +245,22 @@ def test_what_cannot_be_converted_is_one_line_naming_the_node():
 def test_types_fit_as_in_litegraph():
     assert valid_connection("MODEL", "MODEL") and valid_connection("*", "MODEL") and valid_connection("", "CLIP")
     assert valid_connection("IMAGE,MASK", "mask") and not valid_connection("MODEL", "CLIP")
+
+
+def test_a_group_node_is_flattened_with_its_widget_values_going_to_its_inner_nodes():
+    group = {"nodes": [node(-1, "Model", ["a.safetensors"], outputs=[{"type": "MODEL"}]),
+                       node(-1, "Lora", ["x.safetensors", 1.0], inputs=[slot("model", "MODEL")],
+                            outputs=[{"type": "MODEL"}])],
+             "links": [[0, 0, 1, 0, 2, "MODEL"]], "external": []}
+    workflow = {"nodes": [node(20, "workflow>Model block", ["a.safetensors", "x.safetensors", 0.25],
+                               outputs=[{"type": "MODEL", "links": [1]}]),
+                          node(5, "Sampler", [7, "fixed", "t"], inputs=[slot("model", "MODEL", 1)])],
+                "links": [[1, 20, 0, 5, 0, "MODEL"]], "extra": {"groupNodes": {"Model block": group}}}
+    prompt = to_api(workflow, INFO)
+    assert prompt == {"20:0": {"class_type": "Model", "inputs": {"name": "a.safetensors"}},
+                      "20:1": {"class_type": "Lora", "inputs": {"model": ["20:0", 0], "lora_name": "x.safetensors",
+                                                                "strength": 0.25}},
+                      "5": {"class_type": "Sampler", "inputs": {"model": ["20:1", 0], "seed": 7, "tags": "t"}}}
+    group["nodes"].append(node(-1, "Reroute", [], inputs=[slot("", "*")], outputs=[{"type": "*"}]))
+    with pytest.raises(WorkflowError, match=r"^node 20 \(workflow>Model block\): the group has a Reroute"):
+        to_api(workflow, INFO)

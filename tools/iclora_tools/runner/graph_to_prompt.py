@@ -14,8 +14,10 @@ editor would queue for the same file. Plain dict work: no ComfyUI, no torch.
 - Subgraphs (the newer frontend's `definitions.subgraphs`, used by nodes whose type is a subgraph's id) are
   flattened: an inner node's id is the path of subgraph node ids down to it and its own, joined by ":" ("12:5").
   The inner nodes of a muted or bypassed subgraph node are left out.
-- Group nodes (the older frontend's `extra.groupNodes`, type "workflow>NAME") are flattened as frontend 1.27 does:
-  inner node i of group node 12 is "12:i". (Newer frontends turn them into subgraphs on load, with new ids.)
+- Group nodes (the older frontend's `extra.groupNodes`, type "workflow>NAME") are flattened as frontend 1.27 does
+  (group_nodes.py): inner node i of group node 12 is "12:i", the group node's widget values go to the inner widgets
+  they stand for. (Newer frontends turn group nodes into subgraphs on load, with new ids.) A Reroute or
+  PrimitiveNode inside a group node is not read: the message says to convert the group node in the editor.
 
 A workflow that cannot be converted raises a WorkflowError naming the node (id, type, title) and why.
 """
@@ -44,6 +46,11 @@ def node_info(node_class) -> dict:
     if hasattr(node_class, "GET_NODE_INFO_V1"):
         return node_class.GET_NODE_INFO_V1()
     return {"input": node_class.INPUT_TYPES(), "output_node": bool(getattr(node_class, "OUTPUT_NODE", False))}
+
+
+def node_outputs(node_class) -> list:
+    """The node's output types, in slot order."""
+    return list(node_info(node_class).get("output") or getattr(node_class, "RETURN_TYPES", ()) or ())
 
 
 def node_inputs(node_class) -> list[tuple[str, tuple]]:
@@ -174,6 +181,7 @@ class _Converter:
     placed: dict[str, _Placed] = field(default_factory=dict)
     subgraphs: dict[str, dict] = field(default_factory=dict)
     group_nodes: dict[str, dict] = field(default_factory=dict)
+    group_layouts: dict = field(default_factory=dict)
 
     def __post_init__(self):
         definitions = self.workflow.get("definitions") or {}
@@ -206,8 +214,55 @@ class _Converter:
         return None
 
     def _place_group(self, placed: _Placed) -> None:
-        raise WorkflowError(f"{placed.describe()}: a group node, which the runner does not read yet; in the editor, "
-                            "right-click it and convert it to nodes (or to a subgraph), then save")
+        """A group node's inner nodes as a scope of their own, its inputs playing the part of a subgraph's."""
+        from .group_nodes import group_layout
+
+        data = self.group_nodes[self._group_name(placed)]
+        for node in data.get("nodes") or []:
+            if node.get("type") in FRONTEND_ONLY or node.get("type") not in self.classes:
+                why = "a Reroute or PrimitiveNode, which the runner does not read inside group nodes" if \
+                    node.get("type") in FRONTEND_ONLY else "a node this ComfyUI does not have"
+                raise WorkflowError(f"{placed.describe()}: the group has {why} ({node.get('type')}); in the "
+                                    "editor, convert the group node to nodes or to a subgraph, then save")
+        layout = group_layout(data, node_inputs, is_widget, node_outputs, self.classes)
+        self.group_layouts[placed.id] = layout
+        shown = _positional(placed.node.get("widgets_values"), [(name, spec) for _, name, spec in layout.widgets])
+        overrides = {(index, name): value for (index, name, _), value in zip(layout.widgets, shown)}
+        group_inputs = {(index, slot): k for k, (_, index, slot) in enumerate(layout.inputs)}
+        scope = _Scope({}, {}, {"inputs": [{"name": name} for name, _, _ in layout.inputs]})
+        for index, saved in enumerate(data.get("nodes") or []):
+            widgets = [(name, spec) for name, spec in node_inputs(self.classes[saved["type"]]) if is_widget(spec)]
+            own = _positional(saved.get("widgets_values"), widgets)
+            values = {name: overrides.get((index, name), value) for (name, _), value in zip(widgets, own)}
+            inputs = []
+            for slot, entry in enumerate(saved.get("inputs") or []):
+                key = f"{index}.{slot}"
+                if (index, slot) in layout.inner_links:
+                    origin, origin_slot, kind = layout.inner_links[index, slot]
+                    scope.links[key] = _Link(str(origin), origin_slot, str(index), slot, kind)
+                elif (index, slot) in group_inputs:
+                    scope.links[key] = _Link(SUBGRAPH_INPUT, group_inputs[index, slot], str(index), slot, None)
+                else:
+                    key = None
+                inputs.append({**entry, "link": key})
+            scope.nodes[str(index)] = {**saved, "id": index, "inputs": inputs, "widgets_values": values}
+        for node in scope.nodes.values():
+            inner = _Placed(node, scope, (*placed.path, str(placed.node["id"])), placed)
+            self.placed[inner.id] = inner
+
+    def _resolve_group_output(self, placed: _Placed, slot: int, kind, visited: set):
+        layout = self.group_layouts.get(placed.id)
+        if placed.mode == BYPASSED:  # ExecutableGroupNodeDTO: the input in the same slot, else the first, of the type
+            for index in (slot, *range(len(placed.inputs))):
+                if index < len(placed.inputs) and placed.inputs[index].get("type") == kind:
+                    return self.resolve_input(placed, index, visited)
+            return _Nothing(f"comes from {placed.describe()}, which is bypassed and has no {kind} input to pass on")
+        if layout is None:  # muted: its inner nodes are left out, and so are the links to them
+            return _Origin(placed.id, slot)
+        if slot >= len(layout.outputs):
+            raise WorkflowError(f"{placed.describe()}: output {slot} is used but the group has {len(layout.outputs)}")
+        index, inner_slot = layout.outputs[slot]
+        return self.resolve_output(self.placed[f"{placed.id}:{index}"], inner_slot, kind, visited)
 
     def is_virtual(self, placed: _Placed) -> bool:
         return placed.type in FRONTEND_ONLY or placed.type in self.subgraphs or self._group_name(placed) is not None
@@ -241,6 +296,8 @@ class _Converter:
         if key in visited:
             raise WorkflowError(f"{placed.describe()}: its output {slot} feeds a loop of reroutes or bypassed nodes")
         visited.add(key)
+        if self._group_name(placed) is not None:
+            return self._resolve_group_output(placed, slot, kind, visited)
         if placed.mode == BYPASSED:
             index = self._bypass_slot(placed, slot, kind)
             if index == -1:
@@ -292,6 +349,8 @@ class _Converter:
                 if entry.get("link") is not None:
                     return self.resolve_input(host, index, visited)
                 return self._promoted_value(host, entry)
+        if host.id in self.group_layouts and link.origin_slot < len(host.inputs):  # a group node saved with
+            return self.resolve_input(host, link.origin_slot, visited)  # other names: its inputs are in order
         return _Nothing()
 
     def _promoted_value(self, host: _Placed, entry: dict):
@@ -353,20 +412,10 @@ class _Converter:
         """The node's widget values by name, as the editor reads `widgets_values` into its widgets."""
         saved = placed.node.get("widgets_values")
         widgets = [(name, spec) for name, spec in node_inputs(node_class) if is_widget(spec)]
-        values = {}
-        if isinstance(saved, dict):  # some nodes save their widgets by name
-            for name, spec in widgets:
-                values[name] = saved.get(name, widget_default(spec))
+        if isinstance(saved, dict):  # some nodes save their widgets by name (and group nodes' inner nodes here)
+            values = {name: saved.get(name, widget_default(spec)) for name, spec in widgets}
         else:
-            saved, position = list(saved or []), 0
-            for name, spec in widgets:
-                # saved before this input existed: the editor keeps the input's default
-                values[name] = saved[position] if position < len(saved) else widget_default(spec)
-                position += 1
-                if _options(spec).get("control_after_generate") or name in ("seed", "noise_seed"):
-                    position += 1  # the control_after_generate widget
-                if _options(spec).get("image_upload"):
-                    position += 1  # the upload button
+            values = dict(zip((name for name, _ in widgets), _positional(saved, widgets)))
         for entry in placed.inputs:  # a PrimitiveNode writes its value into the widgets it feeds (applyToGraph)
             widget = entry.get("widget")
             link = placed.scope.links.get(str(entry.get("link")))
@@ -393,6 +442,22 @@ class _Converter:
                     raise WorkflowError(f"{self.placed[node_id].describe()}: input {name!r} {lost[node_id, name]}; "
                                         "turn that node back on or connect the input to another node")
             needed += [value[0] for value in node["inputs"].values() if isinstance(value, list) and len(value) == 2]
+
+
+def _positional(saved, widgets: list[tuple[str, tuple]]) -> list:
+    """Widget values from a saved `widgets_values` list, one per (name, spec), as the editor reads them: a seed's
+    `control_after_generate` and an image's upload button take a place in the list but are not values; a widget
+    added after the file was saved takes its default."""
+    saved = list(saved or []) if isinstance(saved, list) else []
+    values, position = [], 0
+    for name, spec in widgets:
+        values.append(saved[position] if position < len(saved) else widget_default(spec))
+        position += 1
+        if _options(spec).get("control_after_generate") or name in ("seed", "noise_seed"):
+            position += 1
+        if _options(spec).get("image_upload"):
+            position += 1
+    return values
 
 
 def _nodes_by_id(nodes) -> dict[str, dict]:
