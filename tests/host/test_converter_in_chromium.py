@@ -4,8 +4,10 @@ the page, and its `output` is compared with what `to_api` makes of the same file
 
 Cases: every shipped workflow, and edited ones built here from shipped workflows: the task LoRA bypassed, the
 whole-canvas preview muted, a Reroute on the CLIP link, a PrimitiveNode driving the sampler's seed, and the Joint
-Prompt Builder wrapped in a subgraph by the editor itself (`convertToSubgraph`, then saved by the editor: the format
-the frontend writes). Each on the pinned frontend and the newest one tools/fetch_frontend.py has fetched.
+Prompt Builder wrapped in a subgraph by the editor itself (`convertToSubgraph`, its summary promoted to a widget of
+the subgraph node and edited there, then saved by the editor: the format the frontend writes). Each on the pinned
+frontend and the newest one tools/fetch_frontend.py has fetched. A group node (the older frontend's) is made by
+the pinned editor and compared there.
 """
 
 from __future__ import annotations
@@ -114,7 +116,12 @@ LOAD_AND_CONVERT = """async ([data, wrapBuilder]) => {
     if (wrapBuilder) {
         const graph = window.app.graph;
         const builder = graph._nodes.find(n => n.type === 'ICLoRA_JointPromptBuilder');
-        graph.convertToSubgraph(new Set([builder]));
+        const {subgraph, node} = graph.convertToSubgraph(new Set([builder]));
+        // The summary promoted to a widget of the subgraph node, and edited there, as a user would.
+        const inner = subgraph.nodes.find(n => n.type === 'ICLoRA_JointPromptBuilder');
+        subgraph.addInput('summary', 'STRING').connect(inner.inputs.find(i => i.name === 'summary'), inner);
+        await new Promise(resolve => setTimeout(resolve, 300));
+        node.widgets.find(w => w.name === 'summary').value = 'In a dark forest';
     }
     const {workflow, output} = await window.app.graphToPrompt();
     return {workflow: JSON.parse(JSON.stringify(workflow)), output};
@@ -183,6 +190,7 @@ def test_the_runner_converts_every_workflow_as_the_editor_does(frontend, editor_
     builder = [k for k, node in queued["builder-in-a-subgraph"].items()
                if node["class_type"] == "ICLoRA_JointPromptBuilder"]
     assert len(builder) == 1 and ":" in builder[0]  # the subgraph's inner node: "<subgraph node id>:<its id>"
+    assert queued["builder-in-a-subgraph"][builder[0]]["inputs"]["summary"] == "In a dark forest"
     print(f"\n{frontend.label}: {len(checked)} workflows converted as the editor converts them")
 
 

@@ -345,22 +345,34 @@ class _Converter:
                                 f"{len(definition_inputs)} inputs")
         name = definition_inputs[link.origin_slot].get("name")
         for index, entry in enumerate(host.inputs):
-            if entry.get("name") == name:
-                if entry.get("link") is not None:
-                    return self.resolve_input(host, index, visited)
-                return self._promoted_value(host, entry)
-        if host.id in self.group_layouts and link.origin_slot < len(host.inputs):  # a group node saved with
-            return self.resolve_input(host, link.origin_slot, visited)  # other names: its inputs are in order
-        return _Nothing()
-
-    def _promoted_value(self, host: _Placed, entry: dict):
-        """A subgraph input with nothing connected outside takes the subgraph node's widget of that input, if it
-        has one (its value saved in the subgraph node's `widgets_values`, widgets in input order)."""
-        values = host.node.get("widgets_values")
-        widget_inputs = [i for i in host.inputs if isinstance(i.get("widget"), dict)]
-        if entry not in widget_inputs or not isinstance(values, list):
+            if entry.get("name") == name and entry.get("link") is not None:
+                return self.resolve_input(host, index, visited)
+        if host.id in self.group_layouts:  # its widget values are in the inner widgets already
+            named = any(entry.get("name") == name for entry in host.inputs)
+            if not named and link.origin_slot < len(host.inputs):  # saved under other names: inputs are in order
+                return self.resolve_input(host, link.origin_slot, visited)
             return _Nothing()
-        position = widget_inputs.index(entry)
+        return self._promoted_value(host, placed.scope, link.origin_slot)
+
+    @staticmethod
+    def _promoted_value(host: _Placed, scope: _Scope, index: int):
+        """A subgraph input with nothing connected outside that feeds an inner widget is a widget of the subgraph
+        node: its value is in the subgraph node's `widgets_values`, one per such input, in input order (the saved
+        node lists no input for it)."""
+        def feeds_a_widget(k: int) -> bool:
+            for link in scope.links.values():
+                target = scope.nodes.get(link.target)
+                if link.origin == SUBGRAPH_INPUT and link.origin_slot == k and target is not None:
+                    entries = target.get("inputs") or []
+                    if link.target_slot < len(entries) and isinstance(entries[link.target_slot].get("widget"), dict):
+                        return True
+            return False
+
+        values = host.node.get("widgets_values")
+        widget_inputs = [k for k in range(len(scope.definition.get("inputs") or [])) if feeds_a_widget(k)]
+        if index not in widget_inputs or not isinstance(values, list):
+            return _Nothing()
+        position = widget_inputs.index(index)
         return _Value(values[position]) if position < len(values) else _Nothing()
 
     def _resolve_subgraph_output(self, placed: _Placed, slot: int, kind, visited: set):
