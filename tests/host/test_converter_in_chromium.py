@@ -194,11 +194,12 @@ def test_the_runner_converts_every_workflow_as_the_editor_does(frontend, editor_
     print(f"\n{frontend.label}: {len(checked)} workflows converted as the editor converts them")
 
 
-GROUP_NODE = """async (types) => {
+GROUP_COMMAND = "Comfy.GroupNode.ConvertSelectedNodesToGroupNode"
+GROUP_NODE = f"""async (types) => {{
     const graph = window.app.graph;
     window.app.canvas.selectNodes(graph._nodes.filter(n => types.includes(n.type)));
-    window.__grouped = window.app.extensionManager.command.execute('Comfy.GroupNode.ConvertSelectedNodesToGroupNode');
-}"""
+    window.__grouped = window.app.extensionManager.command.execute('{GROUP_COMMAND}');
+}}"""
 
 
 def test_a_group_node_converts_as_the_pinned_editor_does(editor_servers):
@@ -213,6 +214,10 @@ def test_a_group_node_converts_as_the_pinned_editor_does(editor_servers):
         session = EditorSession(playwright, served["url"], 1600, 1000)
         page = session.page
         page.evaluate("async (data) => { await window.app.loadGraphData(data, true, true, null); }", base)
+        commands = page.evaluate("() => window.app.extensionManager.command.commands.map(c => c.id)")
+        if GROUP_COMMAND not in commands:
+            session.browser.close()
+            pytest.skip(f"frontend {frontend.version} makes no group nodes any more (subgraphs replaced them)")
         page.evaluate(GROUP_NODE, ["UNETLoader", "LoraLoaderModelOnly", "DualCLIPLoader", "ICLoRA_JointPromptBuilder"])
         page.get_by_role("dialog", name="Create group node").locator("input").first.fill("Model block")
         page.keyboard.press("Enter")
