@@ -1,6 +1,9 @@
 """Facts about the pack that host tests check against ComfyUI's view of it."""
 
-PACK_FOLDER_NAME = "in-context-lora-panels"  # what a Comfy Registry install unpacks into ([project].name)
+from iclora_tools import PACK_FOLDER
+
+PACK_FOLDER_NAME = PACK_FOLDER  # what a Comfy Registry install unpacks into ([project].name)
+
 OUR_NODE_IDS = ("ICLoRA_PanelConcatenate", "ICLoRA_OutputSlotMask", "ICLoRA_PanelSplit", "ICLoRA_JointPromptBuilder",
                 "ICLoRA_InContextSampler", "ICLoRA_PanelSetDataset", "ICLoRA_PanelSetExport")
 CATEGORY = "In-Context LoRA"

@@ -113,6 +113,27 @@ def test_jobs_that_fail_on_every_server_are_reported_with_the_servers_error_and_
     assert len(manifest["done"]) == 1 and len(manifest["failed"]) == 1
 
 
+def test_a_set_the_runner_cannot_convert_fails_with_its_reason_and_a_bypassed_lora_set_is_made(servers, tmp_path):
+    for mode in (2, 4):  # the task LoRA muted (the sampler needs it) or bypassed (the sampler takes the base model)
+        workflow = json.loads((ROOT / "workflows" / "couple-profile-text-only.json").read_text())
+        next(n for n in workflow["nodes"] if n["type"] == "LoraLoaderModelOnly")["mode"] = mode
+        (tmp_path / f"lora-mode-{mode}.json").write_text(json.dumps(workflow))
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(json.dumps({"workflow": "lora-mode-2.json", "seed": 1, "steps": 1}) + "\n"
+                    + json.dumps({"workflow": "lora-mode-4.json", "seed": 2, "steps": 1}) + "\n")
+    urls = [s.url for s in servers[:2]]
+    scheduler, _ = run_batch(jobs, urls, tmp_path / "out")
+    assert len(scheduler.finished) == 1 and len(scheduler.failed) == 1
+    (errors,) = scheduler.failed.values()
+    assert sorted(errors) == sorted(urls)
+    assert all(m.startswith("node 8 (ICLoRA_InContextSampler): input 'model' comes from node 2 (LoraLoaderModelOnly "
+                            "'Couple Profile Design LoRA'), which is muted") for m in errors.values())
+    (made,) = [s for job in batch_jobs.load_jobs(jobs) for s in job.sets() if s.key in scheduler.finished]
+    record = json.loads((made.folder(tmp_path / "out") / "metadata.json").read_text())
+    assert record["workflow"] == "lora-mode-4.json" and record["files"] == ["panel-1.png", "panel-2.png",
+                                                                                   "contact-sheet.png"]
+
+
 def test_bad_job_lines_are_reported_and_nothing_is_queued(servers, tmp_path):
     jobs = tmp_path / "jobs.csv"
     jobs.write_text("workflow,summary,panel_5,references,seed,variations\n"

@@ -78,12 +78,18 @@ def object_info_for(workflow: dict) -> dict:
 def test_to_api_reads_widget_names_from_a_servers_object_info_and_overrides_go_by_name():
     workflow = json.loads((WORKFLOWS / "couple-profile-text-only.json").read_text())
     workflow["nodes"] = [n for n in workflow["nodes"] if n["type"] in ("ICLoRA_JointPromptBuilder", "DualCLIPLoader")]
+    kept = {n["id"] for n in workflow["nodes"]}
+    origins = {link[0]: link[1] for link in workflow["links"]}
+    for node in workflow["nodes"]:  # the layout's source is gone: so is its link
+        for entry in node["inputs"]:
+            if entry["link"] is not None and origins[entry["link"]] not in kept:
+                entry["link"] = None
     prompt = to_api(workflow, object_info_for(workflow))
     (builder,) = [n for n in prompt.values() if n["class_type"] == "ICLoRA_JointPromptBuilder"]
     assert builder["inputs"]["preset"] == "couple-profile" and builder["inputs"]["clip"][1] == 0
     apply_overrides(prompt, summary="two dogs", panels={2: "a terrier"})
     assert builder["inputs"]["summary"] == "two dogs" and builder["inputs"]["panel_2"] == "a terrier"
-    with pytest.raises(WorkflowError, match="does not have"):
+    with pytest.raises(WorkflowError, match=r"node 3 \(DualCLIPLoader\): this ComfyUI has no such node"):
         to_api(workflow, {})
 
 
@@ -169,3 +175,28 @@ def test_a_batch_with_a_bad_jobs_file_runs_nothing(tmp_path):
     result = run_cli("--jobs", str(jobs), "--server", "gpu1:8188", "--summary", "x")
     assert "--server gpu1:8188: give the address as http://HOST:PORT" in result.stderr
     assert "--summary, --panel, --seed and --image are per set in a batch" in result.stderr
+
+
+def test_both_runners_write_a_set_the_same_way_generated_panels_and_a_sheet_references_left_out(tmp_path):
+    from iclora_tools.runner.sets import SetError, reference_name, stage_references, write_set
+    from iclora_tools.runner.workflow_api import SetShape
+
+    def png(colour) -> bytes:
+        buffer = io.BytesIO()
+        Image.new("RGB", (32, 24), colour).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    pictures = [(f"saved-{i}.png", png((i * 80, 0, 0))) for i in range(3)]
+    files, roles = write_set(tmp_path / "a", pictures, SetShape(["input", "output", "output"], 3, 1))
+    assert files == ["saved-1.png", "saved-2.png", "contact-sheet.png"] and roles == ["input", "output", "output"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(files)
+    files, roles = write_set(tmp_path / "b", pictures, SetShape(["input", "output"], 1, 2))  # shape does not fit
+    assert roles is None and files == ["saved-0.png", "saved-1.png", "saved-2.png", "contact-sheet.png"]
+    with pytest.raises(SetError, match="no pictures came back"):
+        write_set(tmp_path / "c", [], None)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "shot.PNG").write_bytes(pictures[0][1])
+    (tmp_path / "copy.png").write_bytes(pictures[0][1])
+    names = stage_references([tmp_path / "shot.PNG", tmp_path / "copy.png"], tmp_path / "in")
+    assert names[0] == names[1] == reference_name(tmp_path / "shot.png", pictures[0][1])  # named by content
+    assert names[0].startswith("iclora-") and names[0].endswith(".png") and (tmp_path / "in" / names[0]).is_file()

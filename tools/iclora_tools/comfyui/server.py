@@ -45,8 +45,7 @@ def get_json(url: str, timeout: float = 10):
 class ComfyServer:
     """One ComfyUI server process. `tiny_models=True` builds the tiny models into `models` (default work/models)
     when the server loads its custom nodes and teaches its loaders to read them; `extra_args` go to main.py as they
-    are (e.g. ["--front-end-root", DIR]); `env` adds environment variables. Also readable as a mapping with the
-    keys "url", "log" and "shots" (the work folder), as the browser tests' fixture was."""
+    are (e.g. ["--front-end-root", DIR]); `env` adds environment variables."""
 
     def __init__(self, comfyui: Path, work: Path, tiny_models: bool = True, models: Path | None = None,
                  extra_args: tuple[str, ...] | list[str] = (), port: int | None = None, env: dict | None = None):
@@ -70,9 +69,6 @@ class ComfyServer:
     @property
     def shots(self) -> Path:
         return self.work
-
-    def __getitem__(self, key: str):
-        return {"url": self.url, "log": self.log, "shots": self.shots}[key]
 
     def _prepare(self) -> Path:
         custom_nodes = self.work / "custom_nodes"

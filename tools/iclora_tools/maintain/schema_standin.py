@@ -30,10 +30,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import tools_importable_env
+from ..runner.graph_to_prompt import WIDGET_TYPES
 
 HOST_ROOTS = ("comfy", "comfy_api", "comfy_execution", "comfy_extras", "comfy_config", "folder_paths",
               "node_helpers", "latent_preview")  # not `server`: without it the pack registers no routes, as in tests
-WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 MARKER = "<from ComfyUI: "
 PROBE = "_iclora_schema_probe_"
 

@@ -18,29 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import logging
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from ..comfyui import inprocess as comfy_inprocess
-from .contact_sheet import SheetPanel, contact_sheet
-from .workflow_api import (
-    MAX_PANEL_TEXTS,
-    WorkflowError,
-    apply_overrides,
-    override_problems,
-    read_workflow,
-    saved_image_nodes,
-    set_shape,
-    show_every_panel,
-    to_api,
-    workflow_facts,
-)
-
-TINY_PANEL = (128, 128)
+from .sets import SHEET, GraphRefused, SetError, prepare_prompt, run_graph_in_process, stage_references, write_set
+from .workflow_api import MAX_PANEL_TEXTS, WorkflowError, override_problems, read_workflow, workflow_facts
 
 
 def parse_panels(items: list[str]) -> tuple[dict[int, str], list[str]]:
@@ -128,50 +113,25 @@ def run_one(options) -> int:
     contact sheet of the whole set, references marked."""
     panels, _ = parse_panels(options.panel)
     work = Path(tempfile.mkdtemp(prefix="iclora-run-"))
-    nodes, execution, folder_paths = start(options, work)
-    prompt = to_api(read_workflow(options.workflow), nodes.NODE_CLASS_MAPPINGS)
-    if options.tiny_demo:
-        from ..comfyui import tiny_models
-
-        tiny_models.use_tiny_models(prompt, panel_size=TINY_PANEL)
-        tiny_models.write_empty_loras(work / "models" / "loras", tiny_models.lora_names_in(prompt))
-    names = []
-    for image in map(Path, options.image):
-        names.append(f"{hashlib.sha1(image.read_bytes()).hexdigest()[:12]}-{image.name}")
-        shutil.copy(image, work / "input" / names[-1])
-    apply_overrides(prompt, options.summary, panels, options.seed, options.steps, names)
-    from .batch import run as batch_run
-
-    shape = set_shape(prompt, *batch_run.pack_layout_functions())
-    if not show_every_panel(prompt):
-        shape = None
-
-    validation = comfy_inprocess.validate(execution, prompt)
-    if not validation.ok:
-        for line in validation.messages():
-            print(line, file=sys.stderr)
+    nodes, execution, _ = start(options, work)
+    try:
+        prompt, shape = prepare_prompt(read_workflow(options.workflow), nodes.NODE_CLASS_MAPPINGS,
+                                       summary=options.summary, panels=panels, seed=options.seed, steps=options.steps,
+                                       references=stage_references(options.image, work / "input"),
+                                       tiny_demo=options.tiny_demo)
+        pictures = run_graph_in_process(execution, work, prompt, tiny_demo=options.tiny_demo, echo_errors=True)
+        files, _ = write_set(options.out, pictures, shape)
+    except GraphRefused as error:
+        print(f"{options.workflow.name}: ComfyUI refused the graph:", *str(error).splitlines(), sep="\n  ",
+              file=sys.stderr)
         return 2
-    executor, _ = comfy_inprocess.execute(execution, prompt, validation.outputs,
-                                          server=comfy_inprocess.RecordingServer(echo_errors=True))
-    if not executor.success:
+    except WorkflowError as error:
+        print(f"{options.workflow.name}: {error}", file=sys.stderr)
+        return 2
+    except SetError as error:  # ComfyUI's own message was printed as it happened
+        print(f"{options.workflow.name}: the graph failed, nothing written: {error}", file=sys.stderr)
         return 1
-
-    outputs = executor.history_result["outputs"]
-    saved = [work / image.get("type", "output") / image.get("subfolder", "") / image["filename"]
-             for node_id in saved_image_nodes(prompt) for image in outputs.get(node_id, {}).get("images", [])]
-    roles = shape.roles if shape is not None and len(shape.roles) == len(saved) else None
-    options.out.mkdir(parents=True, exist_ok=True)
-    from PIL import Image
-
-    sheet, written = [], 0
-    for number, path in enumerate(saved, start=1):
-        reference = roles is not None and roles[number - 1] == "input"
-        sheet.append(SheetPanel(Image.open(path), f"panel {number}", reference))
-        if not reference:
-            shutil.copy(path, options.out / path.name)
-            written += 1
-    contact_sheet(sheet, options.out / "contact-sheet.png", cols=shape.cols if roles else None)
-    print(f"wrote {written} panels and contact-sheet.png to {options.out}")
+    print(f"wrote {len(files) - 1} panels and {SHEET} to {options.out}")
     return 0
 
 

@@ -1,8 +1,9 @@
-"""UI-format workflow -> API-format prompt, done the way the frontend does it, and the edits the runners make to it.
+"""What the runners read from a workflow and the edits they make to its API-format prompt.
 
-`to_api` takes the node schemas either as ComfyUI's node classes (in-process) or as a server's `/object_info`
-(over HTTP). `workflow_facts` reads what the runners check before anything starts (from the UI file alone);
-`apply_overrides` sets the user's texts, seed and images by input name. Plain dict work: no ComfyUI, no torch.
+`to_api` (graph_to_prompt.py, the editor's own conversion) takes the node schemas either as ComfyUI's node classes
+(in-process) or as a server's `/object_info` (over HTTP). `workflow_facts` reads what the runners check before
+anything starts (from the UI file alone); `apply_overrides` sets the user's texts, seed and images by input name.
+Plain dict work: no ComfyUI, no torch.
 """
 
 from __future__ import annotations
@@ -11,89 +12,19 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FRONTEND_ONLY = {"MarkdownNote", "Note", "PrimitiveNode", "Reroute"}
-WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+from .graph_to_prompt import (  # noqa: F401  (the converter's names, for those who import them from here)
+    FRONTEND_ONLY,
+    WorkflowError,
+    is_widget,
+    node_inputs,
+    to_api,
+)
+
 BUILDER = "ICLoRA_JointPromptBuilder"
 CONCATENATE = "ICLoRA_PanelConcatenate"
 SPLIT = "ICLoRA_PanelSplit"
 SAMPLERS = ("ICLoRA_InContextSampler", "KSampler")  # nodes whose `seed` and `steps` the runners set
 MAX_PANEL_TEXTS = 8  # panel_1 ... panel_8 on the Joint Prompt Builder
-
-
-class WorkflowError(ValueError):
-    """A workflow file or an override that cannot be used; the message says which and why."""
-
-
-SKIPPED_MODES = (2, 4)
-"""Muted (2) and bypassed (4) nodes: the editor leaves them out of the prompt it queues."""
-
-
-def node_inputs(node_class) -> list[tuple[str, tuple]]:
-    """(name, spec) in the order the editor creates widgets: required, then optional. `node_class` is a node
-    class or its entry in a server's /object_info."""
-    if isinstance(node_class, dict):
-        info = node_class
-    elif hasattr(node_class, "GET_NODE_INFO_V1"):
-        info = node_class.GET_NODE_INFO_V1()
-    else:
-        info = {"input": node_class.INPUT_TYPES()}
-    return [(name, tuple(spec)) for section in ("required", "optional")
-            for name, spec in info["input"].get(section, {}).items()]
-
-
-def is_widget(spec: tuple) -> bool:
-    kind = spec[0]
-    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-    return (isinstance(kind, list) or kind in WIDGET_TYPES) and not options.get("forceInput")
-
-
-def widget_default(spec: tuple):
-    """The value the editor gives a widget that a saved workflow has no value for."""
-    kind, options = spec[0], (spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {})
-    if "default" in options:
-        return options["default"]
-    if isinstance(kind, list):
-        return kind[0] if kind else None
-    return options.get("options", [None])[0] if kind == "COMBO" else None
-
-
-def to_api(workflow: dict, node_classes: dict) -> dict:
-    """`node_classes`: node id -> class (ComfyUI's NODE_CLASS_MAPPINGS) or -> /object_info entry."""
-    links = {link[0]: link for link in workflow["links"]}
-    prompt = {}
-    skipped = {n["id"] for n in workflow["nodes"] if n.get("mode") in SKIPPED_MODES}
-    for node in workflow["nodes"]:
-        if node["type"] in FRONTEND_ONLY or node["id"] in skipped:
-            continue
-        if node["type"] not in node_classes:
-            raise WorkflowError(f"node #{node['id']} is a {node['type']}, which this ComfyUI does not have "
-                                "(a custom node pack missing there?)")
-        linked = {i["name"]: i["link"] for i in node.get("inputs", []) if i.get("link") is not None}
-        values = list(node.get("widgets_values", []))
-        inputs, position = {}, 0
-        for name, spec in node_inputs(node_classes[node["type"]]):
-            if is_widget(spec):
-                options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-                if position < len(values):
-                    value = values[position]
-                else:  # saved before this input existed: the editor keeps the input's default
-                    value = widget_default(spec)
-                position += 1
-                if options.get("control_after_generate") or name in ("seed", "noise_seed"):
-                    position += 1
-                if options.get("image_upload"):
-                    position += 1
-                inputs[name] = value
-            if name in linked:
-                link = links[linked[name]]
-                if link[1] in skipped:
-                    raise AssertionError(f"{node['type']} #{node['id']}: input {name} comes from a muted or "
-                                         "bypassed node, which this converter does not reroute")
-                inputs[name] = [str(link[1]), link[2]]
-        if position < len(values):
-            raise AssertionError(f"{node['type']} #{node['id']}: {len(values)} widget values, {position} used")
-        prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
-    return prompt
 
 
 @dataclass

@@ -10,7 +10,6 @@ picture with `/view`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import sys
 import time
@@ -18,22 +17,18 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..contact_sheet import SheetPanel, contact_sheet
-from ..workflow_api import (
-    SetShape,
-    apply_overrides,
-    read_workflow,
-    saved_image_nodes,
-    set_shape,
-    show_every_panel,
-    to_api,
+from ..sets import (
+    SetError,
+    prepare_prompt,
+    reference_name,
+    run_graph_in_process,
+    saved_images,
+    stage_references,
+    write_set,
 )
+from ..workflow_api import SetShape, read_workflow
 from . import jobs as batch_jobs
 from .jobs import Manifest, Scheduler, SetSpec
-
-
-class SetError(Exception):
-    """The server ran (or refused) the set and said why: the set may still work on another server."""
 
 
 class ServerLost(Exception):
@@ -47,65 +42,27 @@ class Options:
     steps: int | None = None
     timeout: float = 600.0  # seconds one set may take on a server before the server is given up
     capacity: int = 2  # sets queued on each server at once: one running, one waiting, so none idles between sets
-    tiny_panel: tuple[int, int] = (64, 64)
 
 
 # -- preparing a graph and keeping what comes back (shared by both drivers) -------------------------------------
 
-def pack_layout_functions():
-    """The pack's own `parse_order` and `grid_shape` (plain Python, no torch) for roles and sheet geometry."""
-    from ... import import_pack
-
-    import_pack("iclora_pack")
-    from iclora_pack.nodes.core.layout import grid_shape, parse_order
-
-    return parse_order, grid_shape
-
-
 def build_prompt(spec: SetSpec, node_info: dict, options: Options, images: list[str]) -> tuple[dict, SetShape | None]:
-    """The set's API-format graph: the job's texts and seed, uploaded reference names, every panel returned (for
-    the sheet) and a SaveImage prefix of its own."""
-    prompt = to_api(read_workflow(spec.job.workflow_path), node_info)
-    if options.tiny_demo:
-        from ...comfyui import tiny_models
-
-        tiny_models.use_tiny_models(prompt, panel_size=options.tiny_panel)
+    """The set's API-format graph: the job's texts and seed, the references' names on the server, every panel
+    returned (for the sheet) and a Save Image prefix of its own."""
     job = spec.job
-    apply_overrides(prompt, summary=job.summary, panels=job.panels, seed=spec.seed,
-                    steps=job.steps or options.steps, images=images)
-    shape = set_shape(prompt, *pack_layout_functions())
-    if shape is not None and job.panels and max(job.panels) > len(shape.roles):
-        raise SetError(f"panel {max(job.panels)} does not exist: the canvas has {len(shape.roles)} panels")
-    if not show_every_panel(prompt):
-        shape = None
-    for node_id in saved_image_nodes(prompt):
-        prompt[node_id]["inputs"]["filename_prefix"] = f"iclora-batch/{job.name}-{spec.seed}"
-    return prompt, shape
+    return prepare_prompt(read_workflow(job.workflow_path), node_info, summary=job.summary, panels=job.panels,
+                          seed=spec.seed, steps=job.steps or options.steps, references=images,
+                          tiny_demo=options.tiny_demo, filename_prefix=f"iclora-batch/{job.name}-{spec.seed}")
 
 
 def keep_set(out: Path, spec: SetSpec, pictures: list[bytes], shape: SetShape | None, server: str,
              prompt_id: str | None, seconds: float, manifest: Manifest) -> bool:
-    """Write the set's generated panels, its contact sheet and metadata.json into a staging folder and move it into
-    place in one rename; record it in the manifest. False when the set was already there (nothing written)."""
-    import io
-
-    from PIL import Image
-
-    if not pictures:
-        raise SetError("the server returned no pictures (does the workflow end in Save Image?)")
-    images = [Image.open(io.BytesIO(data)) for data in pictures]
-    roles = shape.roles if shape is not None and len(shape.roles) == len(images) else None
+    """Write the set's generated panels (panel-N.png, N in layout order), its contact sheet and metadata.json into
+    a staging folder and move it into place in one rename; record it in the manifest. False when the set was
+    already there (nothing written)."""
     staging = batch_jobs.staging_folder(out, spec)
-    files = []
-    panels = []
-    for number, (data, image) in enumerate(zip(pictures, images), start=1):
-        reference = roles is not None and roles[number - 1] == "input"
-        panels.append(SheetPanel(image, f"panel {number}", reference))
-        if not reference:
-            (staging / f"panel-{number}.png").write_bytes(data)
-            files.append(f"panel-{number}.png")
-    contact_sheet(panels, staging / "contact-sheet.png", cols=shape.cols if roles else None)
-    files.append("contact-sheet.png")
+    named = [(f"panel-{number}.png", data) for number, data in enumerate(pictures, start=1)]
+    files, roles = write_set(staging, named, shape)
     record = batch_jobs.metadata(spec, server, files, roles, prompt_id, seconds)
     (staging / "metadata.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     if not batch_jobs.publish_set(staging, out, spec):
@@ -245,7 +202,6 @@ class ComfyClient:
             if not watch.done.is_set():
                 watch.lost = reason
                 watch.done.set()
-        self.closed = reason
 
     def _event(self, event: dict) -> None:
         kind, data = event.get("type"), event.get("data") or {}
@@ -270,7 +226,7 @@ class ComfyClient:
         if path in self.uploaded:
             return self.uploaded[path]
         data = path.read_bytes()
-        name = f"iclora-{hashlib.sha1(data).hexdigest()[:16]}{path.suffix.lower() or '.png'}"
+        name = reference_name(path, data)
         form = aiohttp.FormData()
         form.add_field("image", data, filename=name, content_type="application/octet-stream")
         form.add_field("overwrite", "true")
@@ -314,21 +270,19 @@ class ComfyClient:
         except ServerLost:
             pass
 
-    async def pictures(self, prompt_id: str, save_nodes: list[str]) -> list[bytes]:
+    async def pictures(self, prompt_id: str, prompt: dict) -> list[bytes]:
         status, body = await self._request("GET", f"/history/{prompt_id}")
         history = (_json_or_none(body) or {}).get(prompt_id) if status == 200 else None
         if not history:
             raise SetError("the server kept no history of the finished graph")
-        outputs = history.get("outputs", {})
         pictures = []
-        for node_id in save_nodes:
-            for image in outputs.get(node_id, {}).get("images", []):
-                status, data = await self._request("GET", "/view", params={
-                    "filename": image["filename"], "subfolder": image.get("subfolder", ""),
-                    "type": image.get("type", "output")})
-                if status != 200:
-                    raise SetError(f"/view of {image['filename']} answered {status}")
-                pictures.append(data)
+        for image in saved_images(history.get("outputs", {}), prompt):
+            status, data = await self._request("GET", "/view", params={
+                "filename": image["filename"], "subfolder": image.get("subfolder", ""),
+                "type": image.get("type", "output")})
+            if status != 200:
+                raise SetError(f"/view of {image['filename']} answered {status}")
+            pictures.append(data)
         return pictures
 
     async def close(self) -> None:
@@ -361,7 +315,7 @@ async def _make_set_remotely(client: ComfyClient, spec: SetSpec, options: Option
     prompt, shape = build_prompt(spec, client.node_info, options, images)
     prompt_id = await client.queue(prompt)
     await client.wait(prompt_id, options.timeout)
-    pictures = await client.pictures(prompt_id, saved_image_nodes(prompt))
+    pictures = await client.pictures(prompt_id, prompt)
     return pictures, shape, prompt_id, time.monotonic() - started
 
 
@@ -452,10 +406,6 @@ def run_in_process(jobs: list[batch_jobs.Job], modules, work: Path, options: Opt
                    progress_stream=None, use_tqdm: bool | None = None) -> tuple[Scheduler, int]:
     """The same batch, one set after another, on the ComfyUI started in this process (`modules` =
     start_comfyui's nodes, execution, folder_paths)."""
-    import shutil
-
-    from ...comfyui import inprocess as comfy_inprocess
-
     nodes, execution, _ = modules
     out = options.out
     manifest, todo, skipped = _resume(jobs, out)
@@ -476,25 +426,11 @@ def run_in_process(jobs: list[batch_jobs.Job], modules, work: Path, options: Opt
             for spec, _ in assigned:
                 started = time.monotonic()
                 try:
-                    names = []
-                    for path in spec.job.references:
-                        data = path.read_bytes()
-                        name = f"iclora-{hashlib.sha1(data).hexdigest()[:16]}{path.suffix.lower() or '.png'}"
-                        shutil.copy(path, work / "input" / name)
-                        names.append(name)
+                    names = stage_references(spec.job.references, work / "input")
                     prompt, shape = build_prompt(spec, nodes.NODE_CLASS_MAPPINGS, options, names)
-                    validation = comfy_inprocess.validate(execution, prompt)
-                    if not validation.ok:
-                        raise SetError("; ".join(validation.messages()))
-                    executor, _ = comfy_inprocess.execute(execution, prompt, validation.outputs)
-                    if not executor.success:
-                        raise SetError(comfy_inprocess.execution_error(executor) or "the graph failed")
-                    outputs = executor.history_result["outputs"]
-                    pictures = [(work / image.get("type", "output") / image.get("subfolder", "")
-                                 / image["filename"]).read_bytes()
-                                for node_id in saved_image_nodes(prompt)
-                                for image in outputs.get(node_id, {}).get("images", [])]
-                    keep_set(out, spec, pictures, shape, here, None, time.monotonic() - started, manifest)
+                    pictures = run_graph_in_process(execution, work, prompt, tiny_demo=options.tiny_demo)
+                    keep_set(out, spec, [data for _, data in pictures], shape, here, None,
+                             time.monotonic() - started, manifest)
                 except (SetError, ValueError, OSError) as error:
                     scheduler.set_failed(spec, here, str(error))
                     continue
