@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import import_pack
 from .graph_to_prompt import (  # noqa: F401  (the converter's names, for those who import them from here)
     FRONTEND_ONLY,
     WorkflowError,
@@ -24,7 +25,8 @@ BUILDER = "ICLoRA_JointPromptBuilder"
 CONCATENATE = "ICLoRA_PanelConcatenate"
 SPLIT = "ICLoRA_PanelSplit"
 SAMPLERS = ("ICLoRA_InContextSampler", "KSampler")  # nodes whose `seed` and `steps` the runners set
-MAX_PANEL_TEXTS = 8  # panel_1 ... panel_8 on the Joint Prompt Builder
+import_pack()
+from iclora_pack.nodes.core.prompts import MAX_PANEL_TEXTS  # noqa: E402  (the builder's panel_N boxes)
 
 
 @dataclass
