@@ -63,12 +63,20 @@ def _fresh(value):
     return value.clone() if torch.is_tensor(value) else value
 
 
+def _clone_inputs(module, args, kwargs):
+    return tuple(map(_fresh, args)), {k: _fresh(v) for k, v in kwargs.items()}
+
+
 def checkpoint_module(module: torch.nn.Module, checkpoint: bool = True) -> None:
-    """Wrap `module.forward` so that its tensor inputs are cloned first, inside `torch.utils.checkpoint` when
-    `checkpoint`. FLUX blocks add to their input in place (`img += ...`): stock Train LoRA's checkpointing lets
-    them change the input it saved, so the backward pass recomputes each block from the wrong input (wrong
-    gradients); without checkpointing autograd refuses the in-place change. Cloned, both are right and equal.
-    `unwrap` (or stock `nodes_train.unpatch`) restores the module."""
+    """Make `module` train with right gradients, checkpointed or not. FLUX blocks add to tensors in place that a
+    layer saved for the backward pass (`txt += ...` after `txt_norm1(txt)`, and the block's own input).
+
+    Every layer inside clones what it is given, so nothing it saves is changed afterwards, and the module's inputs
+    are cloned on entry. Uncheckpointed, autograd's version check then guarantees the gradients (stock Train LoRA
+    without checkpointing stops with autograd's in-place error); `checkpoint` recomputes the module in the
+    backward pass (`torch.utils.checkpoint`), from the input it really got and without the recompute changing
+    what it saved, which gives the same gradients. Stock Train LoRA's checkpointing has neither: its FLUX
+    gradients come out wrong. `unwrap` (or stock `nodes_train.unpatch`) restores the module."""
     forward = module.forward
 
     def run(*args, **kwargs):
@@ -79,9 +87,15 @@ def checkpoint_module(module: torch.nn.Module, checkpoint: bool = True) -> None:
 
     module.org_forward = forward
     module.forward = checkpointed if checkpoint else run
+    module._iclora_hooks = [m.register_forward_pre_hook(_clone_inputs, with_kwargs=True)
+                            for m in module.modules() if m is not module and not any(m.children())]
 
 
 def unwrap(module: torch.nn.Module) -> None:
+    for hook in getattr(module, "_iclora_hooks", ()):
+        hook.remove()
+    if hasattr(module, "_iclora_hooks"):
+        del module._iclora_hooks
     if hasattr(module, "org_forward"):
         module.forward = module.org_forward
         del module.org_forward
@@ -315,7 +329,7 @@ def check_inputs(*, model, latents, positive, layout, vae, s: TrainerSettings) -
     if not isinstance(latents, dict) or not torch.is_tensor(latents.get("samples")):
         raise PanelInputError(TRAINER_NODE, "latents", f"got {kind_of(latents)} instead of a LATENT",
                               "Connect the latents output of Panel Set Dataset.")
-    samples = latents["samples"]
+    samples = latents["samples"].detach()  # a VAE run outside inference mode leaves a graph on them
     if samples.ndim != 4:
         raise PanelInputError(TRAINER_NODE, "latents", f"the latents have {samples.ndim} dimensions; an image "
                               "latent has 4 [sets, channels, height, width]",
@@ -389,7 +403,8 @@ def train_in_context_lora(*, model, latents, positive, layout: PanelLayout | Non
     existing, existing_steps = load_existing_lora(s.existing_lora)
     fill = None
     if s.objective != OBJECTIVE_JOINT and is_fill_model(model):
-        grey = vae.encode(torch.full((1, layout.canvas_h, layout.canvas_w, 3), 0.5))
+        with torch.no_grad():
+            grey = vae.encode(torch.full((1, layout.canvas_h, layout.canvas_w, 3), 0.5))
         fill = FillReferences(samples.float(), grey.float().cpu(), layout)
     shift = flux_shift_mu(latent_token_count(samples.shape[-2], samples.shape[-1]))
     draws = TrainingDraws(s.seed, samples.shape[0], len(layout.panels) if layout is not None else 1, s.objective,
