@@ -19,11 +19,14 @@ LoraModel = io.Custom("LORA_MODEL")
 LossMap = io.Custom("LOSS_MAP")
 
 
-def _send_progress_text(text: str, node_id: str | None) -> None:
+def _send_progress_text(text: str) -> None:
     """The loss under the node's progress bar, where the server can show it (not in a headless run)."""
     try:
+        from comfy_execution.utils import get_executing_context
         from server import PromptServer
 
+        context = get_executing_context()
+        node_id = getattr(context, "node_id", None)
         server = getattr(PromptServer, "instance", None)
         if server is not None and node_id is not None and hasattr(server, "send_progress_text"):
             server.send_progress_text(text, node_id)
@@ -70,6 +73,7 @@ class TrainInContextLoRA(io.ComfyNode):
                 io.Combo.Input("optimizer", options=list(OPTIMIZERS), default=defaults.optimizer,
                                tooltip="The optimizer."),
                 io.Int.Input("seed", default=defaults.seed, min=0, max=0xFFFFFFFFFFFFFFFF,
+                             control_after_generate=True,
                              tooltip="Seeds the LoRA's start, set order, noise levels, noise and references: the "
                                      "same seed gives the same LoRA."),
                 io.Combo.Input("training_dtype", options=list(DTYPES), default=defaults.training_dtype,
@@ -100,7 +104,6 @@ class TrainInContextLoRA(io.ComfyNode):
                 io.Int.Output("trained_steps", display_name="steps",
                               tooltip="Steps trained, with an existing LoRA's, for Save LoRA Weights."),
             ],
-            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
@@ -113,11 +116,10 @@ class TrainInContextLoRA(io.ComfyNode):
             optimizer=optimizer, seed=seed, training_dtype=training_dtype, lora_dtype=lora_dtype,
             algorithm=algorithm, gradient_checkpointing=gradient_checkpointing, existing_lora=existing_lora)
         progress = comfy.utils.ProgressBar(steps)
-        node_id = getattr(getattr(cls, "hidden", None), "unique_id", None)
 
         def on_step(step: int, loss: float) -> None:
             progress.update_absolute(step, steps)
-            _send_progress_text(f"step {step}/{steps}  loss {loss:.4f}", node_id)
+            _send_progress_text(f"step {step}/{steps}  loss {loss:.4f}")
 
         result = train_in_context_lora(model=model, latents=latents, positive=positive, layout=layout, vae=vae,
                                        settings=settings, on_step=on_step)

@@ -5,14 +5,16 @@ prediction, Cancel between steps and errors that name the input."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 
 import pytest
 import torch
+from iclora_tools.comfyui import inprocess as comfy_inprocess
 from pack_facts import skip_without_comfyui
 from safetensors.torch import load_file
-from test_dataset_in_comfyui import CAPTION, PANEL, dataset_inputs, outputs_of, write_sets
+from test_dataset_in_comfyui import CAPTION, PANEL, dataset_inputs, write_sets
 from test_pack_in_comfyui import stock_flux_loaders
 
 skip_without_comfyui()
@@ -21,6 +23,13 @@ TRAINER = "ICLoRA_TrainInContextLoRA"
 FOLDER = "iclora-trainer-sets"
 STEPS = 24
 FILL_UNET = "flux1-fill-dev.safetensors"
+
+
+def outputs_of(executor, node_id: str) -> list:
+    """A node's outputs from the executor's cache (0.33's cache answers through a coroutine)."""
+    if hasattr(comfy_inprocess, "node_outputs"):
+        return comfy_inprocess.node_outputs(executor, node_id)
+    return [values[0] for values in executor.caches.outputs.get(node_id)]
 
 
 def trainer_inputs(**overrides) -> dict:
@@ -170,10 +179,9 @@ def loaded_patcher(comfy, unet: str = "flux1-dev.safetensors"):
 
 
 def test_with_references_the_loss_ignores_what_the_model_predicts_for_reference_panels(comfy, sets):
+    from iclora_pack.nodes.core.layout import build_layout
     from iclora_pack.nodes.core.training import TrainingDraws, panel_latent_mask
     from iclora_pack.nodes.host.trainer import InContextTrainSampler, TrainerSettings
-
-    from iclora_pack.nodes.core.layout import build_layout
 
     layout = build_layout(["input"] * 2, PANEL, PANEL, "row")
     reference = panel_latent_mask(layout, [1], 4, 8)
@@ -203,13 +211,23 @@ def test_with_references_the_loss_ignores_what_the_model_predicts_for_reference_
 
 
 def tiny_flux_float64(comfy):
-    from comfy import model_detection
-    from iclora_tools.comfyui.tiny_models import TINY_FLUX, _randomise
+    """The tiny FLUX of the host tier in float64, loaded outside inference mode (so it can be trained)."""
+    with torch.inference_mode(False):
+        return loaded_patcher(comfy).model.diffusion_model.double().requires_grad_(True)
 
-    config = model_detection.model_config_from_unet_config(dict(TINY_FLUX))
-    model = config.get_model({}, "")
-    model.diffusion_model.load_state_dict(_randomise(model.diffusion_model, 11))
-    return model.diffusion_model.double()
+
+@contextlib.contextmanager
+def training_flag():
+    """0.33's FLUX takes its differentiable (and float64-capable) rotary embedding while ComfyUI says it trains,
+    as the trainer does (for the backward pass too: checkpointing recomputes the forward there)."""
+    from comfy import model_management
+
+    before = getattr(model_management, "in_training", False)
+    model_management.in_training = True
+    try:
+        yield
+    finally:
+        model_management.in_training = before
 
 
 def flux_loss(flux) -> torch.Tensor:
@@ -248,7 +266,7 @@ def test_checkpointing_gives_the_gradients_of_the_uncheckpointed_model_where_sto
     import comfy_extras.nodes_train as stock
     from iclora_pack.nodes.host.trainer import checkpoint_module
 
-    with torch.inference_mode(False), torch.enable_grad():
+    with torch.inference_mode(False), torch.enable_grad(), training_flag():
         with pytest.raises(RuntimeError, match="inplace operation"):
             flux_gradients(comfy, lambda m: None)
         plain = flux_gradients(comfy, lambda m: checkpoint_module(m, checkpoint=False))
@@ -266,7 +284,7 @@ def test_checkpointing_gives_the_gradients_of_the_uncheckpointed_model_where_sto
     flux = tiny_flux_float64(comfy)
     parameter = dict(flux.named_parameters())[worst]
     eps = 1e-3  # some of ComfyUI's FLUX runs in float32 (the rotary embedding): a smaller step only adds noise
-    with torch.no_grad():
+    with torch.no_grad(), training_flag():
         start = parameter.clone()
         parameter.copy_(start + eps * direction)
         up = flux_loss(flux)
