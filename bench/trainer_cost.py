@@ -19,6 +19,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,11 +48,12 @@ def child(trainer: str, steps: int, hidden: int, side: int) -> dict:
     sys.path.insert(0, str(ROOT / "tools"))
     from iclora_tools import import_pack
     from iclora_tools.comfyui import inprocess
-    from iclora_tools.comfyui.tiny_models import _randomise
+    from iclora_tools.comfyui.tiny_models import _randomise, patch_loaders_for_tiny_models
+    from safetensors.torch import save_file
 
     inprocess.import_comfyui(Path(os.environ["COMFYUI_PATH"]).resolve(), cpu=True)
     import comfy.model_detection
-    import comfy.model_patcher
+    import comfy.sd
     import comfy.utils
 
     comfy.utils.PROGRESS_BAR_ENABLED = False
@@ -66,10 +68,14 @@ def child(trainer: str, steps: int, hidden: int, side: int) -> dict:
     if "txt_ids_dims" in comfy.ldm.flux.model.FluxParams.__dataclass_fields__:
         unet["txt_ids_dims"] = []  # 0.33: what its FLUX.1 detection sets
     config = comfy.model_detection.model_config_from_unet_config(unet)
-    model = config.get_model({}, "")
-    model.diffusion_model.load_state_dict(_randomise(model.diffusion_model, 1))  # ComfyUI's layers skip init
-    cpu = torch.device("cpu")
-    patcher = comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)
+    weights = _randomise(config.get_model({}, "").diffusion_model, 1)  # ComfyUI's layers skip init
+    # Loaded from a file by ComfyUI's own loader, as UNETLoader does: 0.33's Train LoRA reloads the model from it.
+    path = Path(tempfile.mkdtemp()) / "flux-bench.safetensors"
+    save_file(weights, str(path))
+    del weights
+    patch_loaders_for_tiny_models()  # detection reads this model's sizes from its tensors
+    patcher = comfy.sd.load_diffusion_model(str(path))
+    model = patcher.model
     sets = 4
     latents = {"samples": torch.randn(sets, 16, side, 2 * side)}
     positive = [[torch.randn(1, 16, 64), {"pooled_output": torch.randn(1, 64), "guidance": 3.5}]
