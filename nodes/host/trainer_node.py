@@ -80,7 +80,7 @@ class TrainInContextLoRA(io.ComfyNode):
                                tooltip="Compute dtype of the model while training."),
                 io.Combo.Input("lora_dtype", options=list(DTYPES), default=defaults.lora_dtype,
                                tooltip="Dtype of the LoRA weights."),
-                io.Combo.Input("algorithm", options=list(adapter_maps), default=next(iter(adapter_maps)),
+                io.Combo.Input("algorithm", options=list(adapter_maps), default=defaults.algorithm,
                                tooltip="The adapter ComfyUI builds (LoRA as stock Train LoRA)."),
                 io.Boolean.Input("gradient_checkpointing", default=defaults.gradient_checkpointing,
                                  tooltip="Recompute each block in the backward pass to save memory; the "

@@ -83,7 +83,9 @@ def test_both_layouts_give_one_latent_and_one_verbatim_caption_per_set(comfy, se
     graph["3"] = {"class_type": "SaveLatent", "inputs": {"samples": ["1", 0], "filename_prefix": "iclora/ds"}}
     executor, _ = comfy.run(graph)
     assert executor.success, executor.status_messages
-    latents, positive, preview, report, plan = outputs_of(executor, "1")
+    latents, positive, preview, report, plan, layout = outputs_of(executor, "1")
+    assert (layout.canvas_w, layout.canvas_h) == (64, 32)  # the canvas: panels for set folders, one for canvases
+    assert len(layout.panels) == (2 if folder == "iclora-test-sets" else 1)
     assert latents["samples"].shape == (3, 16, 4, 8)
     assert len(positive) == 3 and preview.shape == (3, 32, 64, 3)
     assert plan.captions == sets
