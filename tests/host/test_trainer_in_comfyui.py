@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import shutil
+import sys
 
 import pytest
 import torch
@@ -312,23 +314,29 @@ def test_progress_moves_each_step_and_cancel_stops_between_steps(comfy, sets):
     node = nodes.NODE_CLASS_MAPPINGS[TRAINER]
     inputs = {**trainer_inputs(steps=5), "model": model, "latents": latents, "positive": positive,
               "layout": layout}
-    updates = []
+    module = sys.modules[node.__module__]
+    texts, updates = [], []
+    real_text = module._send_progress_text
+    module._send_progress_text = texts.append  # the loss text goes out every step (the bar may be throttled)
     comfy_utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: updates.append(value))
     try:
         node.execute(**inputs)
-        assert updates == [1, 2, 3, 4, 5]
+        assert [t.split("  ")[0] for t in texts] == [f"step {i}/5" for i in range(1, 6)]
+        assert all(re.fullmatch(r"step \d/5  loss \d+\.\d{4}", t) for t in texts), texts
+        # every step, or fewer where the host throttles the bar (0.33), but the first and the last
+        assert updates[0] == 1 and updates[-1] == 5 and updates == sorted(set(updates)), updates
 
-        def cancel(value, total, preview, node_id=None):
-            updates.append(value)
-            if value == 2:
-                model_management.interrupt_current_processing(True)
+        def cancel(text):
+            texts.append(text)
+            model_management.interrupt_current_processing(True)
 
-        updates.clear()
-        comfy_utils.set_progress_bar_global_hook(cancel)
+        texts.clear()
+        module._send_progress_text = cancel
         with pytest.raises(model_management.InterruptProcessingException):
             node.execute(**inputs)
-        assert updates == [1, 2]  # the third step never started
+        assert texts[0].startswith("step 1/5") and len(texts) == 1  # the second step never started
     finally:
+        module._send_progress_text = real_text
         model_management.interrupt_current_processing(False)
         comfy_utils.set_progress_bar_global_hook(None)
 
