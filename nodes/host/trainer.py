@@ -306,7 +306,7 @@ class InContextTrainSampler(comfy.samplers.Sampler):
             mean = total / micro_steps
             if not math.isfinite(mean):
                 raise PanelInputError(TRAINER_NODE, "learning_rate", f"the loss became {mean} at step {step + 1}",
-                                      "Lower the learning rate (1e-4 is the paper's), or train in bf16.")
+                                      "Lower the learning rate (the paper's authors use 1e-4).")
             self.losses.append(mean)
             self.on_step(step + 1, mean)
         return torch.zeros_like(latent_image)
