@@ -32,6 +32,7 @@ from ..core.dataset import (
 )
 from ..core.errors import PanelInputError
 from ..core.prompts import CUSTOM, PRESET_PUNCTUATION, choose_preset
+from ..core.training import dataset_layout
 from .shared_inputs import (
     arrangement_input,
     clip_input,
@@ -51,7 +52,7 @@ from .shared_inputs import (
     preset_input,
     punctuation_input,
 )
-from .sockets import CATEGORY, PanelSetSocket
+from .sockets import CATEGORY, PanelLayoutSocket, PanelSetSocket
 from .tokens import count_t5_tokens, encode_caption
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,9 @@ class PanelSetDataset(io.ComfyNode):
                                          "and token count."),
                 PanelSetSocket.Output("dataset", display_name="dataset",
                                       tooltip="The sets and captions, for Panel Set Export."),
+                PanelLayoutSocket.Output("panel_layout", display_name="panel_layout",
+                                         tooltip="Where each panel sits on every canvas, for Train In-Context "
+                                                 "LoRA's references."),
             ],
         )
 
@@ -136,7 +140,7 @@ class PanelSetDataset(io.ComfyNode):
             f"{DATASET_NODE}: 'positive' is used but no clip is connected (input 'clip'). Connect DualCLIPLoader "
             "(type flux).")
         preview = torch.cat(encoded.previews)
-        return io.NodeOutput(latent_out, positive_out, preview, report, encoded.plan,
+        return io.NodeOutput(latent_out, positive_out, preview, report, encoded.plan, dataset_layout(encoded.plan),
                              ui=ui.PreviewImage(preview, cls=cls))
 
 

@@ -1,5 +1,6 @@
-"""The shipped training workflow: sets -> Panel Set Dataset -> stock Train LoRA -> Save LoRA + loss plot -> the
-trained model in the In-Context Sampler, with the paper's rank and a note that explains the folder layout."""
+"""The shipped training workflow: sets -> Panel Set Dataset -> Train In-Context LoRA -> Save LoRA + loss plot -> the
+trained model in the In-Context Sampler, text-only and with a reference, with the paper's rank and a note that
+explains the folder layout."""
 
 from __future__ import annotations
 
@@ -47,16 +48,26 @@ def test_training_workflow_is_well_formed_and_has_a_thumbnail():
     assert loaded == {m["name"] for m in published}
 
 
-def test_dataset_feeds_the_stock_trainer_whose_model_the_sampler_uses():
+def test_dataset_feeds_the_pack_trainer_whose_model_samples_text_only_and_with_a_reference():
     _, nodes, links = load()
-    train = by_type(nodes, "TrainLoraNode")
+    train = by_type(nodes, "ICLoRA_TrainInContextLoRA")
+    assert "TrainLoraNode" not in {n["type"] for n in nodes.values()}
     assert source_of(nodes, links, train, "latents") == ("ICLoRA_PanelSetDataset", "latents")
     assert source_of(nodes, links, train, "positive") == ("ICLoRA_PanelSetDataset", "positive")
+    assert source_of(nodes, links, train, "layout") == ("ICLoRA_PanelSetDataset", "panel_layout")
     assert source_of(nodes, links, train, "model") == ("UNETLoader", "MODEL")
-    assert source_of(nodes, links, by_type(nodes, "SaveLoRANode"), "lora") == ("TrainLoraNode", "lora")
-    assert source_of(nodes, links, by_type(nodes, "LossGraphNode"), "loss") == ("TrainLoraNode", "loss")
-    sampler = by_type(nodes, "ICLoRA_InContextSampler")
-    assert source_of(nodes, links, sampler, "model") == ("TrainLoraNode", "model_with_lora")
+    save_lora = next(n for n in nodes.values() if n["type"] in ("SaveLoRANode", "SaveLoRA"))
+    assert source_of(nodes, links, save_lora, "lora") == ("ICLoRA_TrainInContextLoRA", "lora")
+    assert source_of(nodes, links, save_lora, "steps") == ("ICLoRA_TrainInContextLoRA", "steps")
+    assert source_of(nodes, links, by_type(nodes, "LossGraphNode"), "loss") == ("ICLoRA_TrainInContextLoRA", "loss")
+    samplers = [n for n in nodes.values() if n["type"] == "ICLoRA_InContextSampler"]
+    assert sorted(s["widgets_values"][0] for s in samplers) == ["joint", "reference"]
+    for sampler in samplers:
+        assert source_of(nodes, links, sampler, "model") == ("ICLoRA_TrainInContextLoRA", "model_with_lora")
+    with_reference = next(s for s in samplers if s["widgets_values"][0] == "reference")
+    concat = nodes[links[next(i["link"] for i in with_reference["inputs"] if i["name"] == "image")][1]]
+    assert concat["widgets_values"][0] == 1  # one slot to generate next to ...
+    assert source_of(nodes, links, concat, "image_1") == ("LoadImage", "IMAGE")  # ... the user's reference
     assert source_of(nodes, links, by_type(nodes, "ICLoRA_PanelSetExport"), "dataset") == (
         "ICLoRA_PanelSetDataset", "dataset")
     assert by_type(nodes, "ICLoRA_PanelSetExport")["mode"] == 4  # bypassed until the user wants the export
@@ -64,11 +75,13 @@ def test_dataset_feeds_the_stock_trainer_whose_model_the_sampler_uses():
 
 def test_training_settings_and_note_follow_the_paper():
     _, nodes, _ = load()
-    batch, accumulation, steps, learning_rate, rank, *_ = by_type(nodes, "TrainLoraNode")["widgets_values"]
+    values = by_type(nodes, "ICLoRA_TrainInContextLoRA")["widgets_values"]
+    objective, references, timesteps, batch, accumulation, steps, learning_rate, rank = values[:8]
     assert (rank, learning_rate) == (16, 1e-4) and steps >= 100 and batch == 1
-    values = by_type(nodes, "TrainLoraNode")["widgets_values"]
-    assert values[12] is True  # gradient checkpointing: FLUX fails without it
+    assert (objective, references, timesteps) == ("mixed", "first", "flux shift")
+    assert values[9:11] == [0, "fixed"]  # a fixed seed: queuing again does not retrain
+    assert values[14] is True  # gradient checkpointing (exact in the pack's trainer)
     note = by_type(nodes, "MarkdownNote")["widgets_values"][0]
     for needed in ("caption.txt", "summary.txt", "20-100 sets", "rank 16", "learning rate 1e-4", "24 GB",
-                   "existing_lora", "models/loras", "0.93 to 0.57"):
+                   "existing_lora", "models/loras", "mixed", "reference"):
         assert needed in note, needed

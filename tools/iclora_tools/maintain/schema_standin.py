@@ -221,8 +221,10 @@ def node_classes_from_source(pack_root: Path) -> list[type]:
 def _plain(value):
     if isinstance(value, list | tuple):
         values = [_plain(v) for v in value]
-        if len(values) == 1 and isinstance(values[0], str) and values[0].startswith(MARKER):
-            return {"from_comfyui": values[0][len(MARKER):-1]}
+        if values and isinstance(values[0], str) and values[0].startswith(MARKER):
+            source = {"from_comfyui": values[0][len(MARKER):-1]}
+            # ComfyUI's list and then the node's own entries, e.g. the loras folder's files + ["[None]"]
+            return {**source, "then": values[1:]} if len(values) > 1 else source
         return values
     if isinstance(value, HostValue):
         return {"from_comfyui": value._path}

@@ -1,5 +1,6 @@
-"""The shipped training workflow, `workflows/train-your-own-task.json`: example sets -> Panel Set Dataset -> stock
-Train LoRA -> Save LoRA Weights (+ loss plot) -> the freshly trained model in the In-Context Sampler on a new set.
+"""The shipped training workflow, `workflows/train-your-own-task.json`: example sets -> Panel Set Dataset -> Train
+In-Context LoRA -> Save LoRA Weights (+ loss plot) -> the freshly trained model in the In-Context Sampler on a new
+set, text-only (joint) and with a reference (reference mode).
 
 Written by `tools/build_workflows.py` (workflows.py) together with the task workflows, so the staleness test covers it.
 """
@@ -15,9 +16,15 @@ NAME = "train-your-own-task"
 DATASET_FOLDER = "iclora-sets"
 PANEL = 512
 """The fresh set's panel size; the dataset's comes from its images (set it to match your sets)."""
-TRAIN = {"batch_size": 1, "grad_accumulation_steps": 1, "steps": 1000, "learning_rate": 1e-4, "rank": 16}
+TRAIN = {"objective": "mixed", "references": "first", "timesteps": "flux shift", "batch_size": 1,
+         "grad_accumulation_steps": 1, "steps": 1000, "learning_rate": 1e-4, "rank": 16}
 """Rank 16 and learning rate 1e-4 are the authors' (config/movie-shots.yml); 1000 steps at batch 1 is a first run
-to judge with the loss plot and the samples, which can be continued with Train LoRA's existing_lora."""
+to judge with the loss plot and the samples, which can be continued with existing_lora. Objective `mixed` teaches
+both uses of the LoRA (text-only sets and sets with a reference); the learned benchmark compares the objectives."""
+REFERENCE_MODE = "reference"
+"""The In-Context Sampler's mode matched to the trainer's `with references` objective (clean references at every
+step)."""
+REFERENCE_IMAGE = "example.png"  # ships in every ComfyUI's input folder
 
 NOTE = f"""## Train your own in-context task
 
@@ -36,22 +43,24 @@ same panel count; all canvases get one size (panel_width/height, 0 = the first i
 with a list of what is wrong; `skip_bad_sets` leaves them out instead (see the node's report). Nothing in the
 folder is changed.
 
-**2. Train** (Train LoRA, ComfyUI's own experimental trainer): rank 16 and learning rate 1e-4 as the authors;
-start with 1000 steps, look at the loss plot and the sample, then continue with `existing_lora` (copy the saved
-file from `output/loras` to `models/loras` first). Keep `gradient_checkpointing` on (FLUX's in-place operations
-fail without it) and `training_dtype` bf16. On the tiny test model the loss fell from 0.93 to 0.57 (mean of the
-first and last 8 of 32 steps, 3 sets, learning rate 4e-3); real runs need their own judgement.
+**2. Train** (Train In-Context LoRA, the pack's trainer): rank 16 and learning rate 1e-4 as the authors;
+objective `mixed` (half the steps every panel generated, half with panel 1 kept clean as a reference and the loss
+on the others), so the LoRA works text-only and with a reference. Start with 1000 steps, look at the loss plot and
+the samples, then continue with `existing_lora` (copy the saved file from `output/loras` to `models/loras`
+first). The same `seed` gives the same LoRA; gradient checkpointing is exact and on.
 
-**3. Memory**: Train LoRA loads the whole model on the GPU: FLUX.1-dev in bf16 is about 24 GB of weights
+**3. Memory**: the trainer loads the whole model on the GPU: FLUX.1-dev in bf16 is about 24 GB of weights
 before activations, so plan for a 40-80 GB GPU, or load it with `weight_dtype` fp8 (not measured here). The
 canvas size drives activation memory (a 1024 x 1536 canvas is 6144 image tokens); train on smaller panels
-first. The authors trained with ai-toolkit, 8-bit, on one 24 GB GPU: **Panel Set Export** writes the sets and
-an ai-toolkit config for that route.
+first. It needs no more memory than ComfyUI's Train LoRA at the same settings. The authors trained with
+ai-toolkit, 8-bit, on one 24 GB GPU: **Panel Set Export** writes the sets and an ai-toolkit config for that route.
 
-**4. Use it**: the trained model goes straight into the **In-Context Sampler** below, on a fresh set described in
-the Joint Prompt Builder in the same caption format as your sets. Later, put the saved file
-(`output/loras/my-iclora-task_..._.safetensors`) in `models/loras` and load it with LoraLoaderModelOnly in any
-workflow of this pack. Queuing again retrains only if the sets or training settings changed."""
+**4. Use it**: the trained model goes straight into the two **In-Context Sampler**s on the right, on a fresh set
+described in the Joint Prompt Builder in the same caption format as your sets: text-only (mode `joint`) and with
+your picture as panel 1 (mode `reference`: it stays clean at every step, as the trainer taught). Later, put the
+saved file (`output/loras/my-iclora-task_..._.safetensors`) in `models/loras` and load it with
+LoraLoaderModelOnly in any workflow of this pack. Queuing again retrains only if the sets or training settings
+changed."""
 
 
 # The whole graph (2480 x 1400 canvas units) in a 1600 x 1000 window at the lowest zoom that still draws node
@@ -71,7 +80,8 @@ def build_training(cnr_id: str, version: str) -> dict:
                      [DATASET_FOLDER, "auto", "custom", "", "[MY-TASK]", "This {count}-panel image", "geometry",
                       "row", 0, 0, 0, 0, "crop", "color", "#808080", 4.0, 3.5, False, "preset"],
                      [("latents", "LATENT"), ("positive", "CONDITIONING"), ("preview", "IMAGE"),
-                      ("report", "STRING"), ("dataset", "ICLORA_PANEL_SET")], ours=True)
+                      ("report", "STRING"), ("dataset", "ICLORA_PANEL_SET"), ("panel_layout", "ICLORA_PANEL_LAYOUT")],
+                     ours=True)
     g.link(vae, 0, dataset, "vae", "VAE")
     g.link(clip, 0, dataset, "clip", "CLIP")
     export = g.node("ICLoRA_PanelSetExport", (400, 860), (340, 230),
@@ -82,50 +92,71 @@ def build_training(cnr_id: str, version: str) -> dict:
     g.link(dataset, 4, export, "dataset", "ICLORA_PANEL_SET")
     g.group("2. Your example sets", (380, 0, 380, 1120), "#8a8a3f")
 
-    train = g.node("TrainLoraNode", (800, 80), (340, 420),
-                   [TRAIN["batch_size"], TRAIN["grad_accumulation_steps"], TRAIN["steps"], TRAIN["learning_rate"],
-                    TRAIN["rank"], "AdamW", "MSE", 0, "fixed", "bf16", "bf16", "LoRA", True, "[None]"],
-                   [("model_with_lora", "MODEL"), ("lora", "LORA_MODEL"), ("loss", "LOSS_MAP"), ("steps", "INT")])
+    train = g.node("ICLoRA_TrainInContextLoRA", (800, 80), (340, 620),
+                   [TRAIN["objective"], TRAIN["references"], TRAIN["timesteps"], TRAIN["batch_size"],
+                    TRAIN["grad_accumulation_steps"], TRAIN["steps"], TRAIN["learning_rate"], TRAIN["rank"], "AdamW",
+                    0, "fixed", "bf16", "bf16", "LoRA", True, "[None]"],
+                   [("model_with_lora", "MODEL"), ("lora", "LORA_MODEL"), ("loss", "LOSS_MAP"), ("steps", "INT")],
+                   ours=True)
     g.link(unet, 0, train, "model", "MODEL")
     g.link(dataset, 0, train, "latents", "LATENT")
     g.link(dataset, 1, train, "positive", "CONDITIONING")
-    save_lora = g.node("SaveLoRANode", (800, 600), (340, 80), ["loras/my-iclora-task"], [])
+    g.link(dataset, 5, train, "layout", "ICLORA_PANEL_LAYOUT")
+    save_lora = g.node("SaveLoRANode", (800, 760), (340, 80), ["loras/my-iclora-task"], [])
     g.link(train, 1, save_lora, "lora", "LORA_MODEL")
     g.link(train, 3, save_lora, "steps", "INT")
-    loss = g.node("LossGraphNode", (800, 760), (340, 300), ["iclora_loss"], [])
+    loss = g.node("LossGraphNode", (800, 900), (340, 300), ["iclora_loss"], [])
     g.link(train, 2, loss, "loss", "LOSS_MAP")
-    g.group("3. Train", (780, 0, 380, 1120), "#3f8a5a")
+    g.group("3. Train", (780, 0, 380, 1230), "#3f8a5a")
 
-    concat = g.node("ICLoRA_PanelConcatenate", (1200, 80), (320, 520),
+    concat = g.node("ICLoRA_PanelConcatenate", (1200, 80), (300, 520),
                     [2, "", "row", 0, 0, PANEL, PANEL, "crop", "color", "#808080", "color", 4.0],
                     [("canvas", "IMAGE"), ("layout", "ICLORA_PANEL_LAYOUT"), ("report", "STRING")], ours=True,
-                    title="Panel Concatenate (the fresh set: match your sets' panels)")
+                    title="Panel Concatenate (text-only: match your sets' panels)")
     texts = ["the first panel of the new set", "the second panel, continuing the first"] + [""] * 6
-    builder = g.node("ICLoRA_JointPromptBuilder", (1720, 80), (370, 700),
+    builder = g.node("ICLoRA_JointPromptBuilder", (1520, 80), (370, 700),
                      ["custom", "shows a new example of my task", *texts, "", 3.5, "[MY-TASK]",
                       "This {count}-panel image", "geometry", "preset"],
                      [("prompt", "STRING"), ("conditioning", "CONDITIONING"), ("panel_texts", "STRING"),
                       ("warnings", "STRING")], ours=True)
     g.link(concat, 1, builder, "layout", "ICLORA_PANEL_LAYOUT")
     g.link(clip, 0, builder, "clip", "CLIP")
-    zero = g.node("ConditioningZeroOut", (2120, 900), (320, 30), [], [("CONDITIONING", "CONDITIONING")])
+    zero = g.node("ConditioningZeroOut", (1520, 820), (370, 30), [], [("CONDITIONING", "CONDITIONING")])
     g.link(builder, 1, zero, "conditioning", "CONDITIONING")
-    sampler = g.node("ICLoRA_InContextSampler", (2120, 80), (340, 520),
-                     ["joint", 0, "randomize", 20, 1.0, "euler", "simple", 1.0, 3, 1.0, 1.0, 0, True, 0, 1],
-                     [("image", "IMAGE"), ("latent", "LATENT"), ("report", "STRING")], ours=True)
-    g.link(train, 0, sampler, "model", "MODEL")
-    g.link(builder, 1, sampler, "positive", "CONDITIONING")
-    g.link(zero, 0, sampler, "negative", "CONDITIONING")
-    g.link(vae, 0, sampler, "vae", "VAE")
-    g.link(concat, 0, sampler, "image", "IMAGE")
-    g.link(concat, 1, sampler, "layout", "ICLORA_PANEL_LAYOUT")
-    split = g.node("ICLoRA_PanelSplit", (2120, 680), (300, 130), ["all", "", False], [("panels", "IMAGE")],
+
+    def sampler_node(pos, mode: str, canvas: dict, title: str) -> dict:
+        node = g.node("ICLoRA_InContextSampler", pos, (340, 520),
+                      [mode, 0, "randomize", 20, 1.0, "euler", "simple", 1.0, 3, 1.0, 1.0, 0, True, 0, 1],
+                      [("image", "IMAGE"), ("latent", "LATENT"), ("report", "STRING")], ours=True, title=title)
+        g.link(train, 0, node, "model", "MODEL")
+        g.link(builder, 1, node, "positive", "CONDITIONING")
+        g.link(zero, 0, node, "negative", "CONDITIONING")
+        g.link(vae, 0, node, "vae", "VAE")
+        g.link(canvas, 0, node, "image", "IMAGE")
+        g.link(canvas, 1, node, "layout", "ICLORA_PANEL_LAYOUT")
+        return node
+
+    sampler = sampler_node((1910, 80), "joint", concat, "In-Context Sampler (text-only: joint)")
+    split = g.node("ICLoRA_PanelSplit", (1910, 640), (340, 90), ["all", "", False], [("panels", "IMAGE")],
                    ours=True)
     g.link(sampler, 0, split, "image", "IMAGE")
     g.link(concat, 1, split, "layout", "ICLORA_PANEL_LAYOUT")
-    save = g.node("SaveImage", (1200, 760), (360, 300), ["iclora/my-iclora-task"], [])
+    save = g.node("SaveImage", (2270, 80), (190, 520), ["iclora/my-iclora-task"], [])
     g.link(split, 0, save, "images", "IMAGE")
-    g.group("4. Use the new LoRA on a fresh set", (1180, 0, 1300, 1130), "#a1309b")
+
+    reference = g.node("LoadImage", (1520, 900), (370, 380), [REFERENCE_IMAGE, "image"],
+                       [("IMAGE", "IMAGE"), ("MASK", "MASK")], title="Your reference (panel 1)")
+    concat_ref = g.node("ICLoRA_PanelConcatenate", (1200, 780), (300, 520),
+                        [1, "", "row", 0, 0, PANEL, PANEL, "crop", "color", "#808080", "color", 4.0],
+                        [("canvas", "IMAGE"), ("layout", "ICLORA_PANEL_LAYOUT"), ("report", "STRING")], ours=True,
+                        title="Panel Concatenate (your reference + 1 slot)")
+    g.link(reference, 0, concat_ref, "image_1", "IMAGE")
+    sampler_ref = sampler_node((1910, 780), REFERENCE_MODE, concat_ref,
+                               f"In-Context Sampler (with a reference: {REFERENCE_MODE})")
+    save_ref = g.node("SaveImage", (2270, 780), (190, 520), ["iclora/my-iclora-task-reference"], [])
+    g.link(sampler_ref, 0, save_ref, "images", "IMAGE")
+    g.group("4. Use the new LoRA on a fresh set: text-only, and with your reference", (1180, 0, 1300, 1330),
+            "#a1309b")
 
     g.node("MarkdownNote", (20, 550), (340, 850), [NOTE], [], title="How to train your own task")
     base = json.loads(PRESETS_JSON.read_text(encoding="utf-8"))["base_models"]  # published names and URLs
