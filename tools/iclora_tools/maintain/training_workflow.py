@@ -97,7 +97,8 @@ def build_training(cnr_id: str, version: str) -> dict:
     g.group("3. Train", (780, 0, 380, 1120), "#3f8a5a")
 
     concat = g.node("ICLoRA_PanelConcatenate", (1200, 80), (320, 520),
-                    [2, "", "row", 0, 0, PANEL, PANEL, "crop", "color", "#808080", "color", 4.0],
+                    [2, "", "row", 0, 0, PANEL, PANEL, "crop", "color", "#808080", "color", 4.0,
+                     "FLUX / SD3 / Qwen-Image / most DiTs (16 px)"],
                     [("canvas", "IMAGE"), ("layout", "ICLORA_PANEL_LAYOUT"), ("report", "STRING")], ours=True,
                     title="Panel Concatenate (the fresh set: match your sets' panels)")
     texts = ["the first panel of the new set", "the second panel, continuing the first"] + [""] * 6

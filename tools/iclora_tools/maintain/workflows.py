@@ -23,6 +23,7 @@ except ModuleNotFoundError:  # Python 3.10: the backport (requirements-test.txt)
 
 OUT = ROOT / "workflows"
 REFERENCE_IMAGE = "example.png"  # ships in every ComfyUI's input folder
+FLUX_SNAP = "FLUX / SD3 / Qwen-Image / most DiTs (16 px)"  # Panel Concatenate's snap_for (nodes/core/families.py)
 
 
 def load_presets():
@@ -69,7 +70,7 @@ def build(preset, with_reference: bool, cnr_id: str, version: str) -> dict:
     concat = g.node("ICLoRA_PanelConcatenate", (400, 60), (320, 520),
                     [count - 1 if with_reference else count, "", preset.arrangement,
                      rows if preset.arrangement == "grid" else 0, cols if preset.arrangement == "grid" else 0,
-                     panel_w, panel_h, "crop", "color", "#808080", "color", 4.0],
+                     panel_w, panel_h, "crop", "color", "#808080", "color", 4.0, FLUX_SNAP],
                     [("canvas", "IMAGE"), ("layout", "ICLORA_PANEL_LAYOUT"), ("report", "STRING")], ours=True)
     if with_reference:
         image = g.node("LoadImage", (400, 700), (320, 380), [REFERENCE_IMAGE, "image"],
