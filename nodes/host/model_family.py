@@ -84,3 +84,20 @@ def check_canvas_fits_model(*, node: str, model, vae, image, layout: PanelLayout
                     canvas_w=int(image.shape[2]), canvas_h=int(image.shape[1]),
                     panel_w=None if layout is None else layout.panel_w,
                     panel_h=None if layout is None else layout.panel_h)
+
+
+def reads_reference_latents(model) -> bool:
+    """Whether the model takes `reference_latents` (what ReferenceLatent adds) as clean context tokens: ComfyUI's
+    model class for it passes them on in `extra_conds` (FLUX.1 and its Kontext, Qwen-Image, OmniGen2, FLUX.2)."""
+    import inspect
+
+    for cls in type(_model_base(model)).__mro__:
+        extra_conds = cls.__dict__.get("extra_conds")
+        if extra_conds is None:
+            continue
+        try:
+            if "reference_latents" in inspect.getsource(extra_conds):
+                return True
+        except (OSError, TypeError):
+            continue
+    return False
