@@ -148,6 +148,7 @@ def host_config(unet_config: dict) -> dict:
     """The config as this ComfyUI's classes take it: 0.33's FluxParams requires `txt_ids_dims` (`[]` for FLUX.1,
     as its detection sets), which 0.3.64's refuses."""
     import dataclasses
+    import importlib
 
     import comfy.ldm.flux.model
 
@@ -155,6 +156,14 @@ def host_config(unet_config: dict) -> dict:
     fields = {f.name for f in dataclasses.fields(comfy.ldm.flux.model.FluxParams)}
     if config.get("image_model") in ("flux", "chroma") and "txt_ids_dims" in fields:
         config.setdefault("txt_ids_dims", [])
+    later = {"chroma": ("comfy.ldm.chroma.model", "ChromaParams", {"vec_in_dim": None}),
+             "hunyuan_video": ("comfy.ldm.hunyuan_video.model", "HunyuanVideoParams",
+                               {"use_cond_type_embedding": False, "vision_in_dim": None, "meanflow_sum": False})}
+    if config.get("image_model") in later:  # 0.33 made these required; detection sets them as here
+        module, name, defaults = later[config["image_model"]]
+        params = getattr(importlib.import_module(module), name)
+        names = {f.name for f in dataclasses.fields(params)}
+        config.update({k: v for k, v in defaults.items() if k in names and k not in config})
     return config
 
 
