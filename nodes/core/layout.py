@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from .errors import PanelInputError, kind_of, quoted
 
 ALIGN = 16
-"""FLUX sees 8 px per latent cell and 2x2 latent cells per token: panel sides on multiples of 16 px keep every
-token inside one panel and give an exact 0/1 latent mask."""
+"""The default token size: FLUX sees 8 px per latent cell and 2x2 latent cells per token, so panel sides on multiples
+of 16 px keep every token inside one panel and give an exact 0/1 latent mask. Most image DiTs share it; others are
+in families.py (a layout made for them records its own `token_px`)."""
 
 ARRANGEMENTS = ("row", "column", "grid")
 ROLE_INPUT = "input"
@@ -132,6 +133,7 @@ class PanelLayout:
     cols: int
     arrangement: str
     panels: tuple[Panel, ...] = field(default_factory=tuple)
+    token_px: int = ALIGN
 
     @property
     def panel_w(self) -> int:
@@ -151,8 +153,8 @@ class PanelLayout:
 
     @property
     def token_count(self) -> int:
-        """Image tokens FLUX attends over: one per 16 x 16 px."""
-        return (self.canvas_w // ALIGN) * (self.canvas_h // ALIGN)
+        """Image tokens the model attends over: one per `token_px` x `token_px` px (16 for FLUX)."""
+        return (self.canvas_w // self.token_px) * (self.canvas_h // self.token_px)
 
     def empty_cells(self) -> list[Box]:
         """Grid cells no panel occupies (e.g. the fourth cell of a 2 x 2 grid holding three panels)."""
@@ -164,13 +166,16 @@ class PanelLayout:
         return ",".join("O" if p.is_output else "I" for p in self.panels)
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "version": LAYOUT_VERSION,
             "canvas_size": [self.canvas_w, self.canvas_h],
             "grid": [self.rows, self.cols],
             "arrangement": self.arrangement,
             "panels": [p.to_dict() for p in self.panels],
         }
+        if self.token_px != ALIGN:  # optional key: layouts saved before it existed read as 16 px
+            data["token_px"] = self.token_px
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -189,6 +194,7 @@ class PanelLayout:
             cols=cols,
             arrangement=str(data["arrangement"]),
             panels=tuple(Panel.from_dict(p) for p in data["panels"]),
+            token_px=int(data.get("token_px", ALIGN)),
         )
 
     @classmethod
@@ -201,7 +207,8 @@ class PanelLayout:
         return (
             f"{len(self.panels)} panels ({roles}) as {self.rows}x{self.cols} {self.arrangement}, "
             f"each {self.panel_w}x{self.panel_h} px; canvas {self.canvas_w}x{self.canvas_h} px "
-            f"= {self.canvas_w * self.canvas_h / 1e6:.2f} MP, {self.token_count} FLUX image tokens"
+            f"= {self.canvas_w * self.canvas_h / 1e6:.2f} MP, {self.token_count} "
+            + ("FLUX image tokens" if self.token_px == ALIGN else f"image tokens of {self.token_px} px")
         )
 
 
@@ -209,9 +216,9 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def snap_to_alignment(value: int) -> int:
-    """Nearest multiple of ALIGN, never below ALIGN."""
-    return max(ALIGN, int(round(value / ALIGN)) * ALIGN)
+def snap_to_alignment(value: int, step: int = ALIGN) -> int:
+    """Nearest multiple of `step` (a token size, ALIGN by default), never below one token."""
+    return max(step, int(round(value / step)) * step)
 
 
 def cell_box(index: int, cols: int, panel_w: int, panel_h: int) -> Box:
@@ -284,12 +291,13 @@ def parse_order(order: str, n_inputs: int, n_outputs: int) -> list[str]:
 
 
 def build_layout(roles: list[str], panel_w: int, panel_h: int, arrangement: str, rows: int = 0, cols: int = 0,
-                 fits: list[Fit] | None = None) -> PanelLayout:
-    """Place panels of one size on a grid in reading order. `fits[i]` belongs to the i-th input panel."""
+                 fits: list[Fit] | None = None, token_px: int = ALIGN) -> PanelLayout:
+    """Place panels of one size on a grid in reading order. `fits[i]` belongs to the i-th input panel; panel sides
+    are whole tokens of `token_px` px."""
     for name, side in (("panel_width", panel_w), ("panel_height", panel_h)):
-        if side < ALIGN or side % ALIGN:
-            raise PanelInputError(CONCATENATE, name, f"{name} {side} px is not a positive multiple of {ALIGN} px",
-                                  f"Use a multiple of {ALIGN} px.")
+        if side < token_px or side % token_px:
+            raise PanelInputError(CONCATENATE, name, f"{name} {side} px is not a positive multiple of {token_px} px",
+                                  f"Use a multiple of {token_px} px.")
     rows, cols = grid_shape(len(roles), arrangement, rows, cols)
     fits = list(fits or [])
     panels = []
@@ -304,7 +312,7 @@ def build_layout(roles: list[str], panel_w: int, panel_h: int, arrangement: str,
             input_index += 1
         else:
             panels.append(Panel(i + 1, role, box))
-    return PanelLayout(cols * panel_w, rows * panel_h, rows, cols, arrangement, tuple(panels))
+    return PanelLayout(cols * panel_w, rows * panel_h, rows, cols, arrangement, tuple(panels), token_px)
 
 
 def require_layout(value: object, node: str, input_name: str = "layout") -> PanelLayout:

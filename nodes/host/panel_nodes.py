@@ -7,8 +7,9 @@ import logging
 import comfy.model_management
 from comfy_api.latest import io, ui
 
-from ..core.canvas import MAX_IMAGES, MAX_OUTPUT_SLOTS, SLOT_FILLS, concatenate_panels
+from ..core.canvas import MAX_IMAGES, MAX_OUTPUT_SLOTS, SLOT_FILLS, CanvasSettings, build_canvas
 from ..core.errors import PanelInputError
+from ..core.families import DEFAULT_SNAP, SNAP_FOR
 from ..core.layout import CONCATENATE, parse_panel_numbers, require_layout
 from ..core.masks import MASK_NODE, slot_mask
 from ..core.split import SELECTIONS, SPLIT_NODE, group_for_output, select_panels, split_canvas
@@ -65,6 +66,9 @@ class PanelConcatenate(io.ComfyNode):
                 *images,
                 io.Image.Input("slot_image", optional=True,
                                tooltip="Starting picture for every output slot when slot_fill is 'image'."),
+                io.Combo.Input("snap_for", options=list(SNAP_FOR), default=DEFAULT_SNAP, optional=True,
+                               tooltip="The model family the canvas is for: panels are snapped to whole tokens "
+                                       "of it (VAE downscale x patch size)."),
             ],
             outputs=[
                 io.Image.Output("canvas", display_name="canvas", tooltip="All panels on one image."),
@@ -78,14 +82,15 @@ class PanelConcatenate(io.ComfyNode):
 
     @classmethod
     def execute(cls, output_slots, order, arrangement, grid_rows, grid_cols, panel_width, panel_height, fit,
-                pad_mode, fill_color, slot_fill, max_megapixels, slot_image=None, **images) -> io.NodeOutput:
+                pad_mode, fill_color, slot_fill, max_megapixels, slot_image=None, snap_for=DEFAULT_SNAP,
+                **images) -> io.NodeOutput:
         connected = [(f"image_{i}", images[f"image_{i}"]) for i in range(1, MAX_IMAGES + 1)
                      if images.get(f"image_{i}") is not None]
-        result = concatenate_panels(images=connected, output_slots=output_slots, order=order,
-                                    arrangement=arrangement, grid_rows=grid_rows, grid_cols=grid_cols,
-                                    panel_width=panel_width, panel_height=panel_height, fit=fit, pad_mode=pad_mode,
-                                    fill_color=fill_color, slot_fill=slot_fill, slot_image=slot_image,
-                                    max_megapixels=max_megapixels)
+        settings = CanvasSettings(output_slots=output_slots, order=order, arrangement=arrangement,
+                                  grid_rows=grid_rows, grid_cols=grid_cols, panel_width=panel_width,
+                                  panel_height=panel_height, fit=fit, pad_mode=pad_mode, fill_color=fill_color,
+                                  slot_fill=slot_fill, max_megapixels=max_megapixels, snap_for=snap_for)
+        result = build_canvas(images=connected, settings=settings, slot_image=slot_image)
         log.info("%s: %s", CONCATENATE, result.report)
         return io.NodeOutput(result.canvas, result.layout, result.report,
                              ui=ui.PreviewImage(result.canvas, cls=cls))

@@ -34,6 +34,7 @@ from ..core.sampling_math import (
     renoise,
     seam_mask,
 )
+from .model_family import check_canvas_fits_model
 
 SAMPLER_NODE = "In-Context Sampler"
 FILL_IN_CHANNELS = 96  # FLUX.1-Fill: 16 latent + 16 masked-image latent + 64 packed mask channels
@@ -309,6 +310,7 @@ def run_in_context_sampler(*, model, positive, negative, vae, image: torch.Tenso
                               f"{list(image.shape)}", "Connect the canvas from Panel Concatenate.")
 
     pixel_mask = _canvas_mask(image, mask, layout, s.seam_feather, mode)
+    check_canvas_fits_model(node=SAMPLER_NODE, model=model, vae=vae, image=image, layout=layout)
     if mode != "joint":
         if float(pixel_mask.max()) <= 0.0:
             raise PanelInputError(SAMPLER_NODE, "mask", "the mask has no output area: nothing would be generated",

@@ -6,7 +6,7 @@ PACK_FOLDER_NAME = PACK_FOLDER  # what a Comfy Registry install unpacks into ([p
 
 OUR_NODE_IDS = ("ICLoRA_PanelConcatenate", "ICLoRA_OutputSlotMask", "ICLoRA_PanelSplit", "ICLoRA_JointPromptBuilder",
                 "ICLoRA_InContextSampler", "ICLoRA_PanelSetDataset", "ICLoRA_PanelSetExport",
-                "ICLoRA_TrainInContextLoRA")
+                "ICLoRA_TrainInContextLoRA", "ICLoRA_ReferenceTokens", "ICLoRA_PanelReassemble")
 CATEGORY = "In-Context LoRA"
 
 SKIP_REASON = "host tier skipped: set COMFYUI_PATH to a ComfyUI checkout to run it"

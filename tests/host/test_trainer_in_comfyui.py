@@ -342,7 +342,7 @@ def test_progress_moves_each_step_and_cancel_stops_between_steps(comfy, sets):
 
 
 def test_bad_inputs_fail_with_messages_that_name_the_input_and_the_fix(comfy, sets):
-    write_sets(comfy.input_dir / "iclora-trainer-canvases", layout="canvases") if not (
+    write_sets(comfy.input_dir / "iclora-trainer-canvases", folder_format="canvases") if not (
         comfy.input_dir / "iclora-trainer-canvases").exists() else None
     graph = training_graph(comfy, "iclora_bad", steps=1)
     graph["1b"] = {"class_type": "ICLoRA_PanelSetDataset",

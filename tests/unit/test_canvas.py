@@ -105,3 +105,61 @@ def test_paper_canvases_fit_the_default_limit():
     # The largest canvas among the paper's tasks is 2048 x 1024 (couple profile): it must pass the default guard.
     result = concatenate_panels([], 2, panel_width=1024, panel_height=1024)
     assert (result.layout.canvas_w, result.layout.canvas_h) == (2048, 1024)
+
+
+def test_snap_for_snaps_panels_to_whole_tokens_of_the_chosen_family():
+    from iclora_pack.nodes.core.families import SNAP_FOR
+
+    hunyuan = next(option for option, px in SNAP_FOR.items() if px == 32)
+    result = concatenate_panels([("image_1", torch.rand(1, 300, 500, 3))], 1, snap_for=hunyuan)
+    assert (result.layout.panel_w, result.layout.panel_h) == (512, 288)
+    assert result.layout.token_px == 32 and result.layout.token_count == 32 * 9
+    assert "snapped to 512 px (HunyuanImage 2.1 needs multiples of 32 px)" in result.report
+    assert "288 image tokens of 32 px" in result.report
+    unet = next(option for option, px in SNAP_FOR.items() if px == 8)
+    assert concatenate_panels([], 2, panel_width=72, panel_height=40, snap_for=unet).layout.panel_w == 72
+
+
+def test_a_layout_keeps_its_token_size_through_json_and_old_layouts_read_as_16_px():
+    from iclora_pack.nodes.core.families import SNAP_FOR
+    from iclora_pack.nodes.core.layout import PanelLayout
+
+    option = next(option for option, px in SNAP_FOR.items() if px == 32)
+    layout = concatenate_panels([], 2, panel_width=64, panel_height=64, snap_for=option).layout
+    assert PanelLayout.from_json(layout.to_json()) == layout
+    flux = concatenate_panels([], 2, panel_width=64, panel_height=64).layout
+    assert "token_px" not in flux.to_dict()  # unchanged output for the default: saved layouts stay identical
+    assert PanelLayout.from_dict(flux.to_dict()).token_px == 16
+
+
+def test_an_unknown_snap_for_is_refused_with_the_options():
+    import pytest
+    from iclora_pack.nodes.core.errors import PanelInputError
+
+    with pytest.raises(PanelInputError, match="snap_for.*Choose one of: FLUX / SD3"):
+        concatenate_panels([], 2, panel_width=64, panel_height=64, snap_for="Midjourney")
+
+
+def test_token_fit_names_the_canvas_the_model_and_the_snap_option():
+    import pytest
+    from iclora_pack.nodes.core.errors import PanelInputError
+    from iclora_pack.nodes.core.families import check_token_fit
+
+    check_token_fit(node="N", input_name="image", model_name="M", token_px=16, downscale=8, canvas_w=128,
+                    canvas_h=64, panel_w=64, panel_h=64)
+    with pytest.raises(PanelInputError) as caught:
+        check_token_fit(node="In-Context Sampler", input_name="image", model_name="HunyuanImage 2.1", token_px=32,
+                        downscale=32, canvas_w=96, canvas_h=48, panel_w=48, panel_h=48)
+    message = str(caught.value)
+    assert "the canvas is 96x48 px but HunyuanImage 2.1 encodes 32 px per latent cell" in message
+    assert "snap_for to 'HunyuanImage 2.1 (32 px)'" in message
+    with pytest.raises(PanelInputError, match="panels are 48x48 px but M sees tokens of 32 px"):
+        check_token_fit(node="N", input_name="image", model_name="M", token_px=32, downscale=8, canvas_w=96,
+                        canvas_h=48, panel_w=48, panel_h=48)
+
+
+def test_every_family_has_a_snap_option_for_its_token_size():
+    from iclora_pack.nodes.core.families import FAMILIES, SNAP_FOR, snap_option_for
+
+    for family in FAMILIES:
+        assert SNAP_FOR[snap_option_for(family.token_px)] == family.token_px, family

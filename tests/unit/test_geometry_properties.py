@@ -15,8 +15,9 @@ SETTINGS = settings(max_examples=150, deadline=None)
 
 
 def build(spec: dict, batch: int = 1):
-    return concatenate_panels(make_images(spec, batch), spec["n_outputs"], spec["order"], spec["arrangement"],
-                              spec["rows"], spec["cols"], spec["panel_w"], spec["panel_h"], spec["fit"])
+    return concatenate_panels(make_images(spec, batch), spec["n_outputs"], order=spec["order"],
+                              arrangement=spec["arrangement"], grid_rows=spec["rows"], grid_cols=spec["cols"],
+                              panel_width=spec["panel_w"], panel_height=spec["panel_h"], fit=spec["fit"])
 
 
 @SETTINGS

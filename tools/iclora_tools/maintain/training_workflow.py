@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .ui_graph import PRESETS_JSON, Graph
+from .ui_graph import FLUX_SNAP, PRESETS_JSON, Graph
 
 NAME = "train-your-own-task"
 DATASET_FOLDER = "iclora-sets"
@@ -110,7 +110,7 @@ def build_training(cnr_id: str, version: str) -> dict:
     g.group("3. Train", (780, 0, 380, 1230), "#3f8a5a")
 
     concat = g.node("ICLoRA_PanelConcatenate", (1200, 80), (300, 520),
-                    [2, "", "row", 0, 0, PANEL, PANEL, "crop", "color", "#808080", "color", 4.0],
+                    [2, "", "row", 0, 0, PANEL, PANEL, "crop", "color", "#808080", "color", 4.0, FLUX_SNAP],
                     [("canvas", "IMAGE"), ("layout", "ICLORA_PANEL_LAYOUT"), ("report", "STRING")], ours=True,
                     title="Panel Concatenate (text-only: match your sets' panels)")
     texts = ["the first panel of the new set", "the second panel, continuing the first"] + [""] * 6
@@ -147,7 +147,7 @@ def build_training(cnr_id: str, version: str) -> dict:
     reference = g.node("LoadImage", (1520, 900), (370, 380), [REFERENCE_IMAGE, "image"],
                        [("IMAGE", "IMAGE"), ("MASK", "MASK")], title="Your reference (panel 1)")
     concat_ref = g.node("ICLoRA_PanelConcatenate", (1200, 780), (300, 520),
-                        [1, "", "row", 0, 0, PANEL, PANEL, "crop", "color", "#808080", "color", 4.0],
+                        [1, "", "row", 0, 0, PANEL, PANEL, "crop", "color", "#808080", "color", 4.0, FLUX_SNAP],
                         [("canvas", "IMAGE"), ("layout", "ICLORA_PANEL_LAYOUT"), ("report", "STRING")], ours=True,
                         title="Panel Concatenate (your reference + 1 slot)")
     g.link(reference, 0, concat_ref, "image_1", "IMAGE")

@@ -9,6 +9,7 @@ from .. import ROOT
 PRESETS_JSON = ROOT / "nodes" / "core" / "presets.json"
 # How a workflow opens: the whole graph (2060 x 1110 canvas units, the note top left) in a 1600 x 1000 window
 # beside the editor's side bar and top bar, above the zoom below which the editor stops drawing node contents (0.6).
+FLUX_SNAP = "FLUX / SD3 / Qwen-Image / most DiTs (16 px)"  # Panel Concatenate's snap_for (nodes/core/families.py)
 VIEW_SCALE = 0.7
 VIEW_OFFSET = (90, 85)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import ROOT, import_pack
 from . import training_workflow as training
-from .ui_graph import PRESETS_JSON, Graph
+from .ui_graph import FLUX_SNAP, PRESETS_JSON, Graph
 
 try:
     import tomllib
@@ -69,7 +69,7 @@ def build(preset, with_reference: bool, cnr_id: str, version: str) -> dict:
     concat = g.node("ICLoRA_PanelConcatenate", (400, 60), (320, 520),
                     [count - 1 if with_reference else count, "", preset.arrangement,
                      rows if preset.arrangement == "grid" else 0, cols if preset.arrangement == "grid" else 0,
-                     panel_w, panel_h, "crop", "color", "#808080", "color", 4.0],
+                     panel_w, panel_h, "crop", "color", "#808080", "color", 4.0, FLUX_SNAP],
                     [("canvas", "IMAGE"), ("layout", "ICLORA_PANEL_LAYOUT"), ("report", "STRING")], ours=True)
     if with_reference:
         image = g.node("LoadImage", (400, 700), (320, 380), [REFERENCE_IMAGE, "image"],
