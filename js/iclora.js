@@ -17,6 +17,21 @@ const COLORS = { I: "#4682dc", O: "#f09628", empty: "#3a3d45" };
 
 let presets = {};
 
+// Stock nodes ComfyUI renamed without registering a replacement (Save LoRA Weights: SaveLoRANode up to 0.3.x,
+// SaveLoRA in 0.33), same inputs under both ids. A workflow naming either loads as the one this ComfyUI has; the
+// runner's converter does the same (tools/iclora_tools/runner/workflow_api.py, RENAMED_STOCK_NODES).
+const RENAMED_STOCK_NODES = [["SaveLoRANode", "SaveLoRA"]];
+
+function useHostNodeIds(graphData) {
+  const registered = (type) => type in LiteGraph.registered_node_types;
+  for (const node of graphData?.nodes ?? []) {
+    if (registered(node.type)) continue;
+    const names = RENAMED_STOCK_NODES.find((pair) => pair.includes(node.type));
+    const other = names?.find(registered);
+    if (other) node.type = other;
+  }
+}
+
 function widgetValue(node, name, fallback) {
   const widget = node.widgets?.find((w) => w.name === name);
   return widget ? widget.value : fallback;
@@ -334,6 +349,10 @@ app.registerExtension({
       node.__iclKey = undefined;
       syncBuilder(node, { keepHeight: true });
     }
+  },
+  // Runs before the editor lists a workflow's missing node types (frontends 1.27 to 1.58 alike).
+  async beforeConfigureGraph(graphData) {
+    useHostNodeIds(graphData);
   },
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (nodeData.name === CONCAT) extendConcat(nodeType);

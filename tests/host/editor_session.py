@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from iclora_tools.maintain.fetch_frontend import configured_roots, frontend_version
+from iclora_tools.maintain.fetch_frontend import ROOTS_VARIABLE, configured_roots, frontend_version
 from pack_facts import OUR_NODE_IDS
 
 PACK_ROOT = Path(__file__).resolve().parents[2]
@@ -54,8 +54,14 @@ def pinned_frontend() -> Frontend:
 
 
 def matrix_frontends() -> list[Frontend]:
-    """The pinned frontend and every configured newer one (tools/fetch_frontend.py)."""
-    return [pinned_frontend(), *(Frontend(frontend_version(root), root) for root in configured_roots())]
+    """The editor matrix for the ComfyUI under test: the frontend it pins, and the newest frontend package
+    (tools/fetch_frontend.py's cache keeps several; the newest of them is taken, unless it is the pinned one). With
+    ICLORA_FRONTEND_ROOTS set, exactly the frontends listed there besides the pinned one."""
+    pinned = pinned_frontend()
+    others = [Frontend(frontend_version(root), root) for root in configured_roots()]
+    if os.environ.get(ROOTS_VARIABLE) is None:
+        others = others[-1:]  # the cache lists oldest first
+    return [pinned, *(f for f in others if f.version != pinned.version)]
 
 
 NO_NEWER_FRONTEND = ("newest frontend not set up: run `python tools/fetch_frontend.py` "

@@ -143,6 +143,19 @@ def execute(execution, prompt: dict, outputs: list, client_id: str | None = None
     return executor, server
 
 
+def node_outputs(executor, node_id: str) -> list:
+    """The outputs of a node the executor ran (still in its cache), the first item of each. 0.3.64's cache gives
+    the list of outputs; 0.33's is asynchronous and gives an entry holding them."""
+    import inspect
+
+    cached = executor.caches.outputs.get(node_id)
+    if inspect.isawaitable(cached):
+        cached = asyncio.run(cached)
+    if cached is None:
+        raise KeyError(f"node {node_id} has no cached outputs")
+    return [values[0] for values in getattr(cached, "outputs", cached)]
+
+
 def execution_error(executor) -> str | None:
     """The exception message of a failed run, or None."""
     errors = [data for event, data in executor.status_messages if event == "execution_error"]

@@ -20,6 +20,22 @@ SAMPLERS = ("ICLoRA_InContextSampler", "KSampler")  # nodes whose `seed` and `st
 MAX_PANEL_TEXTS = 8  # panel_1 ... panel_8 on the Joint Prompt Builder
 
 
+RENAMED_STOCK_NODES = (("SaveLoRANode", "SaveLoRA"),)
+"""Stock nodes ComfyUI renamed without registering a replacement (Save LoRA Weights: `SaveLoRANode` up to 0.3.x,
+`SaveLoRA` in 0.33), same inputs under both ids. A workflow naming either runs as the one the host has; the pack's
+editor extension (js/iclora.js, RENAMED_STOCK_NODES) does the same when a workflow is loaded."""
+
+
+def host_node_type(node_type: str, node_classes) -> str:
+    """`node_type`, or the other id of a renamed stock node when only that one is in `node_classes`."""
+    if node_type in node_classes:
+        return node_type
+    for names in RENAMED_STOCK_NODES:
+        if node_type in names:
+            return next((name for name in names if name in node_classes), node_type)
+    return node_type
+
+
 class WorkflowError(ValueError):
     """A workflow file or an override that cannot be used; the message says which and why."""
 
@@ -65,13 +81,14 @@ def to_api(workflow: dict, node_classes: dict) -> dict:
     for node in workflow["nodes"]:
         if node["type"] in FRONTEND_ONLY or node["id"] in skipped:
             continue
-        if node["type"] not in node_classes:
+        kind = host_node_type(node["type"], node_classes)
+        if kind not in node_classes:
             raise WorkflowError(f"node #{node['id']} is a {node['type']}, which this ComfyUI does not have "
                                 "(a custom node pack missing there?)")
         linked = {i["name"]: i["link"] for i in node.get("inputs", []) if i.get("link") is not None}
         values = list(node.get("widgets_values", []))
         inputs, position = {}, 0
-        for name, spec in node_inputs(node_classes[node["type"]]):
+        for name, spec in node_inputs(node_classes[kind]):
             if is_widget(spec):
                 options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
                 if position < len(values):
@@ -92,7 +109,7 @@ def to_api(workflow: dict, node_classes: dict) -> dict:
                 inputs[name] = [str(link[1]), link[2]]
         if position < len(values):
             raise AssertionError(f"{node['type']} #{node['id']}: {len(values)} widget values, {position} used")
-        prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+        prompt[str(node["id"])] = {"class_type": kind, "inputs": inputs}
     return prompt
 
 
