@@ -167,6 +167,8 @@ const NO_HEIGHT = () => [0, -4];  // the classic layout adds 4 px under each wid
 
 function setWidgetHidden(widget, hidden) {
   widget.hidden = hidden;
+  // Nodes 2.0 in frontend 1.49 draws a widget unless its options say hidden (1.58's `hidden` setter writes both).
+  if (widget.options && widget.options.hidden !== hidden) widget.options.hidden = hidden;
   if (widget.element) widget.element.style.display = hidden ? "none" : "";
   // Frontend 1.27 still lays out hidden widgets (a DOM widget at its minimum height, any other at a row's
   // height): give them none while hidden. Newer frontends skip hidden widgets and never ask.
