@@ -225,6 +225,13 @@ function syncBuilder(node, { keepHeight = node.__iclLoading } = {}) {
     if (match) setWidgetHidden(widget, Number(match[1]) > count);
     else if (CUSTOM_FIELD.test(widget.name)) setWidgetHidden(widget, !custom);
   }
+  // Nodes 2.0 in frontend 1.49 rereads a node's widgets (and their options.hidden) only when its list of widgets
+  // changes length: empty it and put the same widgets back.
+  if (node.widgets) {
+    const widgets = [...node.widgets];
+    node.widgets = [];
+    node.widgets = widgets;
+  }
   const needed = node.computeSize()[1];
   const height = keepHeight || first ? Math.max(keepHeight ? node.size[1] : 0, needed)
                                      : Math.max(needed, node.size[1] + needed - before);
