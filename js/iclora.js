@@ -25,6 +25,21 @@ function numberedInputs(nodeData, pattern) {
   return Object.keys(inputs).filter((name) => pattern.test(name)).length;
 }
 
+// Stock nodes ComfyUI renamed without registering a replacement (Save LoRA Weights: SaveLoRANode up to 0.3.x,
+// SaveLoRA in 0.33), same inputs under both ids. A workflow naming either loads as the one this ComfyUI has; the
+// runner's converter does the same (tools/iclora_tools/runner/graph_to_prompt.py, RENAMED_STOCK_NODES).
+const RENAMED_STOCK_NODES = [["SaveLoRANode", "SaveLoRA"]];
+
+function useHostNodeIds(graphData) {
+  const registered = (type) => type in LiteGraph.registered_node_types;
+  for (const node of graphData?.nodes ?? []) {
+    if (registered(node.type)) continue;
+    const names = RENAMED_STOCK_NODES.find((pair) => pair.includes(node.type));
+    const other = names?.find(registered);
+    if (other) node.type = other;
+  }
+}
+
 function widgetValue(node, name, fallback) {
   const widget = node.widgets?.find((w) => w.name === name);
   return widget ? widget.value : fallback;
@@ -161,6 +176,8 @@ const NO_HEIGHT = () => [0, -4];  // the classic layout adds 4 px under each wid
 
 function setWidgetHidden(widget, hidden) {
   widget.hidden = hidden;
+  // Nodes 2.0 in frontend 1.49 draws a widget unless its options say hidden (1.58's `hidden` setter writes both).
+  if (widget.options && widget.options.hidden !== hidden) widget.options.hidden = hidden;
   if (widget.element) widget.element.style.display = hidden ? "none" : "";
   // Frontend 1.27 still lays out hidden widgets (a DOM widget at its minimum height, any other at a row's
   // height): give them none while hidden. Newer frontends skip hidden widgets and never ask.
@@ -216,6 +233,13 @@ function syncBuilder(node, { keepHeight = node.__iclLoading } = {}) {
     const match = widget.name.match(PANEL_TEXT);
     if (match) setWidgetHidden(widget, Number(match[1]) > count);
     else if (CUSTOM_FIELD.test(widget.name)) setWidgetHidden(widget, !custom);
+  }
+  // Nodes 2.0 in frontend 1.49 rereads a node's widgets (and their options.hidden) only when its list of widgets
+  // changes length: empty it and put the same widgets back.
+  if (node.widgets) {
+    const widgets = [...node.widgets];
+    node.widgets = [];
+    node.widgets = widgets;
   }
   const needed = node.computeSize()[1];
   const height = keepHeight || first ? Math.max(keepHeight ? node.size[1] : 0, needed)
@@ -343,6 +367,10 @@ app.registerExtension({
       node.__iclKey = undefined;
       syncBuilder(node, { keepHeight: true });
     }
+  },
+  // Runs before the editor lists a workflow's missing node types (frontends 1.27 to 1.58 alike).
+  async beforeConfigureGraph(graphData) {
+    useHostNodeIds(graphData);
   },
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (nodeData.name === CONCAT) {

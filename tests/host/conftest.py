@@ -52,6 +52,33 @@ class ComfyHost:
     def nodes(self):
         return self.modules["nodes"]
 
+    def stock_node(self, class_type: str, inputs: dict) -> dict:
+        """An API-format node of ComfyUI's own, as this ComfyUI names and takes it: a renamed node under the id this
+        host has (Save LoRA: SaveLoRANode in 0.3.64, SaveLoRA in 0.33), and widget inputs this host added since
+        0.3.64 at their defaults (0.33's Train LoRA: five more, whose defaults keep 0.3.64's behaviour), as the
+        editor fills them in."""
+        from iclora_tools.runner.workflow_api import host_node_type, is_widget, widget_default
+
+        kind = host_node_type(class_type, self.nodes.NODE_CLASS_MAPPINGS)
+        required = self._node_info(kind)["input"].get("required", {}).items()
+        added = {name: widget_default(tuple(spec)) for name, spec in required
+                 if is_widget(tuple(spec)) and name not in inputs}
+        return {"class_type": kind, "inputs": {**inputs, **added}}
+
+    def output_link(self, node_id: str, class_type: str, output_type: str) -> list:
+        """A link to the first output of `output_type` of node `node_id`, a `class_type` of this ComfyUI: outputs
+        move between versions (0.33's Train LoRA no longer outputs the model, so its LoRA is output 0, not 1)."""
+        from iclora_tools.runner.workflow_api import host_node_type
+
+        outputs = list(self._node_info(host_node_type(class_type, self.nodes.NODE_CLASS_MAPPINGS))["output"])
+        return [node_id, outputs.index(output_type)]
+
+    def _node_info(self, kind: str) -> dict:
+        node_class = self.nodes.NODE_CLASS_MAPPINGS[kind]
+        if hasattr(node_class, "GET_NODE_INFO_V1"):
+            return node_class.GET_NODE_INFO_V1()
+        return {"input": node_class.INPUT_TYPES(), "output": node_class.RETURN_TYPES}
+
     def validate(self, prompt: dict) -> tuple[bool, dict, list]:
         result = comfy_inprocess.validate(self.modules["execution"], prompt)
         return result.valid, result.node_errors, result.outputs

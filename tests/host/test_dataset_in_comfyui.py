@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from iclora_tools.comfyui import inprocess as comfy_inprocess
 from pack_facts import skip_without_comfyui
 from PIL import Image
 from safetensors.torch import load_file
@@ -62,7 +63,7 @@ def dataset_inputs(folder: str, **overrides) -> dict:
 
 
 def outputs_of(executor, node_id: str) -> list:
-    return [values[0] for values in executor.caches.outputs.get(node_id)]
+    return comfy_inprocess.node_outputs(executor, node_id)
 
 
 @pytest.fixture(scope="module")
@@ -157,17 +158,22 @@ def test_progress_moves_once_per_set_and_cancel_stops_before_the_next_set(comfy,
         comfy_utils.set_progress_bar_global_hook(None)
 
 
-def training_graph(steps: int, learning_rate: float) -> dict:
+def training_graph(comfy, steps: int, learning_rate: float) -> dict:
+    """Train LoRA -> Save LoRA + loss graph, with 0.3.64's Train LoRA inputs (a newer ComfyUI's added ones at their
+    defaults, its id for Save LoRA: see ComfyHost.stock_node), linked by output type (0.33 dropped the model
+    output: see ComfyHost.output_link)."""
     graph = dataset_graph("iclora-test-sets")
     graph.update({
-        "20": {"class_type": "TrainLoraNode", "inputs": {
+        "20": comfy.stock_node("TrainLoraNode", {
             "model": ["11", 0], "latents": ["1", 0], "positive": ["1", 1], "batch_size": 1,
             "grad_accumulation_steps": 1, "steps": steps, "learning_rate": learning_rate, "rank": 4,
             "optimizer": "AdamW", "loss_function": "MSE", "seed": 0, "training_dtype": "bf16", "lora_dtype": "bf16",
-            "algorithm": "LoRA", "gradient_checkpointing": True, "existing_lora": "[None]"}},
-        "21": {"class_type": "SaveLoRANode", "inputs": {"lora": ["20", 1], "prefix": "loras/iclora_test",
-                                                         "steps": ["20", 3]}},
-        "22": {"class_type": "LossGraphNode", "inputs": {"loss": ["20", 2], "filename_prefix": "iclora_loss"}},
+            "algorithm": "LoRA", "gradient_checkpointing": True, "existing_lora": "[None]"}),
+        "21": comfy.stock_node("SaveLoRANode", {"lora": comfy.output_link("20", "TrainLoraNode", "LORA_MODEL"),
+                                                "prefix": "loras/iclora_test",
+                                                "steps": comfy.output_link("20", "TrainLoraNode", "INT")}),
+        "22": {"class_type": "LossGraphNode", "inputs": {"loss": comfy.output_link("20", "TrainLoraNode", "LOSS_MAP"),
+                                                         "filename_prefix": "iclora_loss"}},
     })
     return graph
 
@@ -178,10 +184,12 @@ def trained(comfy, sets):
     stock ComfyUI: the weights never move device, so they stay inference-mode tensors)."""
     torch.manual_seed(0)  # the stock trainer draws timesteps and set order from torch's global generator
     start = time.perf_counter()
-    executor, _ = comfy.run(training_graph(steps=STEPS, learning_rate=4e-3))
+    executor, _ = comfy.run(training_graph(comfy, steps=STEPS, learning_rate=4e-3))
     seconds = time.perf_counter() - start
     assert executor.success, executor.status_messages
-    _, _, loss, steps = outputs_of(executor, "20")
+    outputs = outputs_of(executor, "20")
+    loss = outputs[comfy.output_link("20", "TrainLoraNode", "LOSS_MAP")[1]]
+    steps = outputs[comfy.output_link("20", "TrainLoraNode", "INT")[1]]
     files = sorted((comfy.output_dir / "loras").glob(f"iclora_test_{STEPS}_steps_*.safetensors"))
     assert files and steps == STEPS
     return {"loss": loss["loss"], "file": files[-1], "seconds": seconds}
@@ -267,7 +275,7 @@ def test_the_shipped_training_workflow_validates_and_runs_end_to_end(comfy):
     from pathlib import Path
 
     from iclora_pack.nodes.core.sampling_math import MODES
-    from iclora_tools.runner.workflow_api import to_api
+    from iclora_tools.runner.workflow_api import host_node_type, to_api
     from safetensors.torch import save_file
 
     path = Path(__file__).resolve().parents[2] / "workflows" / "train-your-own-task.json"
@@ -281,7 +289,8 @@ def test_the_shipped_training_workflow_validates_and_runs_end_to_end(comfy):
     assert "ICLoRA_PanelSetExport" not in {n["class_type"] for n in prompt.values()}  # bypassed in the file
     valid, node_errors, outputs = comfy.validate(prompt)
     assert node_errors == {} and valid, node_errors
-    assert {prompt[o]["class_type"] for o in outputs} == {"SaveLoRANode", "LossGraphNode", "SaveImage"}
+    save_lora = host_node_type("SaveLoRANode", comfy.nodes.NODE_CLASS_MAPPINGS)  # SaveLoRA in 0.33
+    assert {prompt[o]["class_type"] for o in outputs} == {save_lora, "LossGraphNode", "SaveImage"}
     for node in prompt.values():
         inputs = node["inputs"]
         if node["class_type"] == "VAELoader":

@@ -121,15 +121,39 @@ def validate(execution, prompt: dict) -> Validation:
     return Validation(valid, error if not valid else None, outputs, node_errors)
 
 
+def new_executor(execution, server):
+    """ComfyUI's executor with its classic cache (outputs dropped as soon as nothing needs them), as 0.3.64's
+    server runs by default. 0.33's executor also takes `cache_args` and reads its RAM headroom from them on every
+    run, so it is given zero headroom there (`cache_args=None`, its default, fails at the first prompt)."""
+    import inspect
+
+    if "cache_args" in inspect.signature(execution.PromptExecutor).parameters:
+        return execution.PromptExecutor(server, cache_args={"lru": 0, "ram": 0.0, "ram_inactive": 0.0})
+    return execution.PromptExecutor(server)
+
+
 def execute(execution, prompt: dict, outputs: list, client_id: str | None = None,
             server: RecordingServer | None = None):
     """Run a validated graph through ComfyUI's own executor; returns the executor (see `.success`,
     `.status_messages`) and the server stand-in with what it would have sent."""
     server = server or RecordingServer()
-    executor = execution.PromptExecutor(server)
+    executor = new_executor(execution, server)
     extra = {"client_id": client_id} if client_id else {}
     executor.execute(prompt, str(uuid.uuid4()), extra, outputs)
     return executor, server
+
+
+def node_outputs(executor, node_id: str) -> list:
+    """The outputs of a node the executor ran (still in its cache), the first item of each. 0.3.64's cache gives
+    the list of outputs; 0.33's is asynchronous and gives an entry holding them."""
+    import inspect
+
+    cached = executor.caches.outputs.get(node_id)
+    if inspect.isawaitable(cached):
+        cached = asyncio.run(cached)
+    if cached is None:
+        raise KeyError(f"node {node_id} has no cached outputs")
+    return [values[0] for values in getattr(cached, "outputs", cached)]
 
 
 def execution_error(executor) -> str | None:

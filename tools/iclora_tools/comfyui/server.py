@@ -115,13 +115,19 @@ class ComfyServer:
                 raise ServerStartError(f"ComfyUI exited early (code {self.process.returncode}):\n{self.log_tail()}")
             try:
                 get_json(f"{self.url}/system_stats", timeout=5)
-                return self
             except OSError:
                 if time.monotonic() > deadline:
                     self.stop()
                     message = f"ComfyUI did not answer within {timeout:.0f} s:\n{self.log_tail()}"
                     raise ServerStartError(message) from None
                 time.sleep(0.3)
+                continue
+            if self.tiny_models and self._import_failed(TINY_NODE_FOLDER):
+                # Without its tiny models the server still runs, and refuses every graph (400: the model files
+                # the graph names are not there). Say why at start instead.
+                self.stop()
+                raise ServerStartError(f"the tiny models could not be built in this ComfyUI:\n{self.log_tail()}")
+            return self
 
     def start(self, timeout: float = 180) -> ComfyServer:
         return self.launch().wait_ready(timeout)
@@ -134,7 +140,10 @@ class ComfyServer:
 
     def pack_import_failed(self) -> bool:
         """ComfyUI carries on after a custom node fails to import; it only says so in the log."""
-        return any("IMPORT FAILED" in line and PACK_FOLDER in line for line in self.log_text().splitlines())
+        return self._import_failed(PACK_FOLDER)
+
+    def _import_failed(self, folder: str) -> bool:
+        return any("IMPORT FAILED" in line and folder in line for line in self.log_text().splitlines())
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

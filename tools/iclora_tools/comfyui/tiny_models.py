@@ -10,6 +10,8 @@ committed as weights; every file is written into a folder the caller chooses, at
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 from pathlib import Path
 
@@ -21,10 +23,12 @@ CLIP_L_FILE = "clip_l.safetensors"
 T5_FILE = "t5xxl_fp16.safetensors"
 TAEF1_FILES = ("taef1_encoder.safetensors", "taef1_decoder.safetensors")
 
-TINY_FLUX = {
-    "image_model": "flux", "in_channels": 16, "out_channels": 16, "patch_size": 2, "vec_in_dim": 32,
-    "context_in_dim": 32, "hidden_size": 64, "mlp_ratio": 4.0, "num_heads": 2, "depth": 1,
-    "depth_single_blocks": 1, "axes_dim": [4, 14, 14], "theta": 10000, "qkv_bias": True, "guidance_embed": True,
+# The tiny FLUX's sizes. Everything else in its config (theta, qkv_bias, out_channels, and fields a newer ComfyUI
+# adds, such as 0.33's txt_ids_dims) is what ComfyUI's own FLUX detection says for a checkpoint of these shapes:
+# see `tiny_flux_config`.
+TINY_FLUX_SIZES = {
+    "hidden_size": 64, "head_dim": 32, "mlp_ratio": 4.0, "context_in_dim": 32, "vec_in_dim": 32, "depth": 1,
+    "depth_single_blocks": 1,
 }
 TINY_CLIP_L = {
     "hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2, "num_hidden_layers": 2,
@@ -62,12 +66,11 @@ def build_tiny_models(models_dir: Path) -> None:
     for folder in ("diffusion_models", "text_encoders", "vae_approx", "vae", "loras"):
         (models_dir / folder).mkdir(parents=True, exist_ok=True)
 
-    model_config = comfy.model_detection.model_config_from_unet_config(dict(TINY_FLUX))
-    flux = model_config.get_model({}, "")
-    save_file(_randomise(flux.diffusion_model, 1), str(models_dir / "diffusion_models" / FLUX_FILE))
-    fill_config = comfy.model_detection.model_config_from_unet_config({**TINY_FLUX, "in_channels": 96})
-    fill = fill_config.get_model({}, "")
-    save_file(_randomise(fill.diffusion_model, 6), str(models_dir / "diffusion_models" / FLUX_FILL_FILE))
+    for name, in_channels, seed in ((FLUX_FILE, 16, 1), (FLUX_FILL_FILE, 96, 6)):
+        skeleton = flux_skeleton(in_channels)
+        model_config = comfy.model_detection.model_config_from_unet_config(tiny_flux_config(skeleton), skeleton)
+        flux = model_config.get_model({}, "")
+        save_file(_randomise(flux.diffusion_model, seed), str(models_dir / "diffusion_models" / name))
 
     clip_config = dict(TINY_CLIP_L)
     options = {"clip_l_model_config": clip_config, "model_config": dict(clip_config),
@@ -81,13 +84,51 @@ def build_tiny_models(models_dir: Path) -> None:
     save_file(_randomise(taesd.taesd_decoder, 5), str(models_dir / "vae_approx" / TAEF1_FILES[1]))
 
 
+def flux_skeleton(in_channels: int = 16, sizes: dict | None = None) -> dict:
+    """The tensors (shapes only, on torch's meta device) that ComfyUI's FLUX detection and `_tiny_flux_config`
+    read, for a FLUX.1 of `sizes` (default TINY_FLUX_SIZES) with `in_channels` latent channels (96: a Fill model)."""
+    import torch
+
+    s = {**TINY_FLUX_SIZES, **(sizes or {})}
+    hidden, mlp = s["hidden_size"], int(s["hidden_size"] * s["mlp_ratio"])
+
+    def shape(*dims):
+        return torch.empty(dims, device="meta")
+
+    skeleton = {
+        "img_in.weight": shape(hidden, in_channels * 4),  # FLUX.1 packs 2x2 latent patches
+        "txt_in.weight": shape(hidden, s["context_in_dim"]),
+        "vector_in.in_layer.weight": shape(hidden, s["vec_in_dim"]),
+        "guidance_in.in_layer.weight": shape(hidden, 256),
+    }
+    for block in range(s["depth"]):
+        skeleton[f"double_blocks.{block}.img_attn.norm.key_norm.scale"] = shape(s["head_dim"])
+        skeleton[f"double_blocks.{block}.img_mlp.0.weight"] = shape(mlp, hidden)
+    for block in range(s["depth_single_blocks"]):
+        skeleton[f"single_blocks.{block}.norm.key_norm.scale"] = shape(s["head_dim"])
+    return skeleton
+
+
+def tiny_flux_config(skeleton: dict) -> dict:
+    """What this ComfyUI's FLUX detection makes of `skeleton` (see `flux_skeleton`), with the sizes it hard-codes
+    for FLUX.1 read from the tensor shapes instead, exactly as the patched loader does for the saved file."""
+    import comfy.model_detection
+
+    patch_loaders_for_tiny_models()
+    config = comfy.model_detection.detect_unet_config(skeleton, "")
+    if not config or config.get("image_model") != "flux":
+        raise RuntimeError(f"ComfyUI's detection did not take the tiny FLUX skeleton for FLUX.1: {config}")
+    return config
+
+
 def _tiny_flux_config(state_dict: dict, key_prefix: str, config: dict | None) -> dict | None:
     if not config or config.get("image_model") != "flux":
         return config
     hidden = state_dict[f"{key_prefix}img_in.weight"].shape[0]
     if hidden == 3072:
         return config
-    head_dim = state_dict[f"{key_prefix}double_blocks.0.img_attn.norm.key_norm.scale"].shape[0]
+    norm = f"{key_prefix}double_blocks.0.img_attn.norm.key_norm."  # .scale up to 0.3.x, .weight in 0.33's files
+    head_dim = next(state_dict[norm + suffix] for suffix in ("scale", "weight") if norm + suffix in state_dict).shape[0]
     mlp = state_dict[f"{key_prefix}double_blocks.0.img_mlp.0.weight"].shape[0]
     return {
         **config,
@@ -147,14 +188,15 @@ def patch_loaders_for_tiny_models() -> None:
     def detect_unet_config(state_dict, key_prefix, metadata=None):
         return _tiny_flux_config(state_dict, key_prefix, detect(state_dict, key_prefix, metadata=metadata))
 
-    # Same signature as ComfyUI's own function, mutable defaults included, so callers see no difference.
-    def load_text_encoder_state_dicts(state_dicts=[], embedding_directory=None, clip_type=None,  # noqa: B006
-                                      model_options={}):  # noqa: B006
-        options = _tiny_text_encoder_options(state_dicts, model_options)
-        kwargs = {"embedding_directory": embedding_directory, "model_options": options}
-        if clip_type is not None:
-            kwargs["clip_type"] = clip_type
-        return load_encoders(state_dicts, **kwargs)
+    signature = inspect.signature(load_encoders)
+
+    @functools.wraps(load_encoders)  # whatever this ComfyUI's function takes (0.33 added disable_dynamic), passed on
+    def load_text_encoder_state_dicts(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        arguments = bound.arguments
+        arguments["model_options"] = _tiny_text_encoder_options(arguments["state_dicts"], arguments["model_options"])
+        return load_encoders(*bound.args, **bound.kwargs)
 
     detect_unet_config._tiny_aware = True
     comfy.model_detection.detect_unet_config = detect_unet_config

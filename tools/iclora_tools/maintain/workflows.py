@@ -106,13 +106,16 @@ def build(preset, with_reference: bool, cnr_id: str, version: str) -> dict:
         g.link(mask, 0, sampler, "mask", "MASK")
     g.link(concat, 1, sampler, "layout", "ICLORA_PANEL_LAYOUT")
 
-    split = g.node("ICLoRA_PanelSplit", (1640, 60), (300, 130),
+    # The right-hand column fits between frontend 1.49.6's action bar (Run, queue: top right, down to y 90 px at
+    # 1600 x 1000) and 1.27.10's minimap (bottom right, from about y 705 px), with 50 px under Panel Split (Nodes
+    # 2.0 draws it taller than its saved size).
+    split = g.node("ICLoRA_PanelSplit", (1640, 85), (300, 130),
                    ["output slots" if with_reference else "all", "", False], [("panels", "IMAGE")], ours=True)
     g.link(sampler, 0, split, "image", "IMAGE")
     g.link(concat, 1, split, "layout", "ICLORA_PANEL_LAYOUT")
-    save = g.node("SaveImage", (1640, 260), (400, 280), [f"iclora/{preset.id}"], [])
+    save = g.node("SaveImage", (1640, 295), (400, 260), [f"iclora/{preset.id}"], [])
     g.link(split, 0, save, "images", "IMAGE")
-    preview = g.node("PreviewImage", (1640, 590), (400, 230), [], [], title="Whole canvas")
+    preview = g.node("PreviewImage", (1640, 605), (400, 200), [], [], title="Whole canvas")
     g.link(sampler, 0, preview, "images", "IMAGE")
     g.group("4. Sample and save", (1240, 0, 820, 1000), "#a1309b")
 

@@ -39,6 +39,22 @@ class WorkflowError(ValueError):
     """A workflow file or an override that cannot be used; the message says which and why."""
 
 
+RENAMED_STOCK_NODES = (("SaveLoRANode", "SaveLoRA"),)
+"""Stock nodes ComfyUI renamed without registering a replacement (Save LoRA Weights: `SaveLoRANode` up to 0.3.x,
+`SaveLoRA` in 0.33), same inputs under both ids. A workflow naming either runs as the one the host has; the pack's
+editor extension (js/iclora.js, RENAMED_STOCK_NODES) does the same when a workflow is loaded."""
+
+
+def host_node_type(node_type: str, node_classes) -> str:
+    """`node_type`, or the other id of a renamed stock node when only that one is in `node_classes`."""
+    if node_type in node_classes:
+        return node_type
+    for names in RENAMED_STOCK_NODES:
+        if node_type in names:
+            return next((name for name in names if name in node_classes), node_type)
+    return node_type
+
+
 def node_info(node_class) -> dict:
     """The node's /object_info entry: `node_class` is that entry already, a V3 node class or a V1 node class."""
     if isinstance(node_class, dict):
@@ -398,7 +414,8 @@ class _Converter:
         for placed in self.placed.values():
             if self.is_virtual(placed) or placed.mode in (MUTED, BYPASSED):
                 continue
-            node_class = self.classes.get(placed.type)
+            kind = host_node_type(placed.type, self.classes)
+            node_class = self.classes.get(kind)
             if node_class is None:
                 raise WorkflowError(f"{placed.describe()}: this ComfyUI has no such node (a custom node pack "
                                     "missing there?)")
@@ -411,7 +428,7 @@ class _Converter:
                     inputs[entry["name"]] = _wrap(resolved.value)
                 elif resolved.why:
                     lost[(placed.id, entry["name"])] = resolved.why
-            output[placed.id] = {"class_type": placed.type, "inputs": inputs}
+            output[placed.id] = {"class_type": kind, "inputs": inputs}
         for node_id, node in output.items():  # the editor drops links to nodes that are not queued: muted ones
             for name, value in list(node["inputs"].items()):
                 if isinstance(value, list) and len(value) == 2 and value[0] not in output:

@@ -16,6 +16,7 @@ from .. import import_pack
 from .graph_to_prompt import (  # noqa: F401  (the converter's names, for those who import them from here)
     FRONTEND_ONLY,
     WorkflowError,
+    host_node_type,
     is_widget,
     node_inputs,
     to_api,
