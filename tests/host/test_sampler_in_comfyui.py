@@ -129,7 +129,8 @@ def counter(kit):
 
 @pytest.mark.parametrize("sampler_name,mode,expected", [
     ("euler", "masked", 6), ("euler", "harmonized", 6 + 2 * 3), ("heun", "masked", 11), ("euler", "joint", 6),
-    ("euler", "consistent", 6), ("heun", "consistent", 11), ("dpmpp_2m", "consistent", 6)])
+    ("euler", "consistent", 6), ("heun", "consistent", 11), ("dpmpp_2m", "consistent", 6), ("euler", "reference", 6),
+    ("heun", "reference", 11), ("dpmpp_2m", "reference", 6)])
 def test_progress_fires_once_per_model_evaluation_and_the_report_counts_them(kit, counter, sampler_name, mode,
                                                                              expected):
     images, latent, report = run_sampler(kit, model=counter.model, steps=6, sampler_name=sampler_name, mode=mode,
@@ -182,7 +183,7 @@ def test_reference_strength_below_one_rerenders_references(kit):
     assert "re-rendered" in report
 
 
-@pytest.mark.parametrize("mode", ["masked", "consistent"])
+@pytest.mark.parametrize("mode", ["masked", "consistent", "reference"])
 def test_cancel_stops_sampling_promptly(kit, counter, mode):
     import comfy.model_management
 
@@ -268,6 +269,126 @@ def test_consistent_on_a_fill_model_gives_it_the_references_as_clean_conditionin
     assert torch.equal(images[:, :, :64], kit["canvas"][:, :, :64].expand(2, -1, -1, -1))
     fill_mode, _, _ = run_sampler(kit, model=fill, mode="fill")
     assert not torch.equal(images[:1], fill_mode)
+
+
+class InputWatcher:
+    """Records what the diffusion model is given at each evaluation (latent in the model's space)."""
+
+    def __init__(self, model):
+        self.inputs, self.timesteps, self.concat = [], [], []
+        self.model = model.clone()
+
+        def wrapper(apply_model, args):
+            self.inputs.append(args["input"].clone())
+            self.timesteps.append(args["timestep"].clone())
+            if "c_concat" in args["c"]:
+                self.concat.append(args["c"]["c_concat"].clone())
+            return apply_model(args["input"], args["timestep"], **args["c"])
+
+        self.model.set_model_unet_function_wrapper(wrapper)
+
+
+def test_reference_mode_shows_the_model_the_clean_references_at_every_step_and_keeps_them_exactly(kit):
+    watcher = InputWatcher(kit["model"])
+    images, latent, report = run_sampler(kit, model=watcher.model, mode="reference", steps=6)
+    encoded, _, _ = stock_masked(kit)
+    clean = kit["model"].model.process_latent_in(encoded["samples"])
+    assert len(watcher.inputs) == 6
+    for x in watcher.inputs:  # the trainer's contract: references clean in the canvas, never re-noised
+        assert torch.equal(x[..., :8], clean[..., :8])
+    assert (watcher.inputs[0][..., 8:] - clean[..., 8:]).abs().mean() > 0.5  # the outputs start as noise
+    assert torch.equal(latent["samples"][..., :8], encoded["samples"][..., :8])  # exact, not up to rounding
+    assert torch.equal(images[:, :, :64], kit["canvas"][:, :, :64])
+    _, masked_latent, _ = run_sampler(kit, steps=6)
+    _, consistent_latent, _ = run_sampler(kit, mode="consistent", steps=6)
+    for other in (masked_latent, consistent_latent):
+        assert (latent["samples"][..., 8:] - other["samples"][..., 8:]).abs().max() > 1e-3
+    again, again_latent, _ = run_sampler(kit, mode="reference", steps=6)
+    assert torch.equal(again, images) and torch.equal(again_latent["samples"], latent["samples"])
+    assert report == ("mode reference: 6 model evaluations for 6 steps; references clean at every step; "
+                      "references pasted back pixel-exact")
+
+
+def test_reference_mode_masked_stays_the_stock_path(kit):
+    """Adding the mode changed nothing for masked mode: still bit-identical to the stock path."""
+    _, stock_latent, stock_images = stock_masked(kit)
+    images, latent, _ = run_sampler(kit, paste_references=False)
+    assert torch.equal(latent["samples"], stock_latent["samples"]) and torch.equal(images, stock_images)
+
+
+def test_reference_mode_batch_uses_one_seed_per_canvas(kit):
+    images, latent, report = run_sampler(kit, mode="reference", batch_size=2)
+    _, second, _ = run_sampler(kit, mode="reference", seed=12)
+    assert images.shape[0] == 2 and "seeds 11..12" in report
+    assert torch.allclose(latent["samples"][1:], second["samples"], atol=1e-5)
+    assert torch.equal(images[:, :, :64], kit["canvas"][:, :, :64].expand(2, -1, -1, -1))
+
+
+def test_reference_mode_on_a_fill_model_gives_it_the_references_as_clean_conditioning_too(kit):
+    fill = kit["nodes"].UNETLoader().load_unet("flux1-fill-dev.safetensors", "default")[0]
+    watcher = InputWatcher(fill)
+    images, latent, report = run_sampler(kit, model=watcher.model, mode="reference", steps=4)
+    encoded, _, _ = stock_masked(kit)
+    clean = fill.model.process_latent_in(encoded["samples"])
+    assert len(watcher.concat) == 4 and "Fill model: references also given as clean conditioning" in report
+    assert watcher.concat[0][:, :16, :, :8].abs().mean() > 0.05  # the references in the Fill channels
+    assert torch.equal(watcher.concat[0][:, 16:, :, :8], torch.zeros_like(watcher.concat[0][:, 16:, :, :8]))
+    assert all(torch.equal(x[..., :8], clean[..., :8]) for x in watcher.inputs)  # and clean in the canvas
+    assert torch.equal(images[:, :, :64], kit["canvas"][:, :, :64])
+
+
+def test_reference_tokens_at_timestep_zero_where_the_host_has_it(kit):
+    """ComfyUI 0.33's Flux takes `timestep_zero_index`; 0.3.64's does not (the pack detects the feature; the test
+    knows which host has it). Where it is there, the wrapper's token plumbing (outputs first, ids, unpatchify)
+    reproduces the model when no token is a reference, and with the references at timestep 0 the outputs differ
+    while the references stay exact; where it is not, asking for it is refused with the fix."""
+    import comfyui_version
+    from iclora_pack.nodes.core.errors import PanelInputError
+    from iclora_pack.nodes.host.sampler import has_reference_timestep_zero
+
+    major_minor = tuple(int(part) for part in comfyui_version.__version__.split(".")[:2])
+    has_it = major_minor >= (0, 33)
+    assert has_reference_timestep_zero(kit["model"]) == has_it
+    if not has_it:
+        with pytest.raises(Exception) as caught:
+            run_settings(kit, mode="reference", reference_timestep_zero=True)
+        assert type(caught.value).__name__ == PanelInputError.__name__
+        assert "timestep_zero_index (0.33 or newer)" in str(caught.value)
+        return
+    check_timestep_zero_plumbing(kit["model"].model.diffusion_model)
+    zero = run_settings(kit, mode="reference", reference_timestep_zero=True, steps=6)
+    plain = run_settings(kit, mode="reference", steps=6)
+    encoded, _, _ = stock_masked(kit)
+    assert torch.equal(zero.latent["samples"][..., :8], encoded["samples"][..., :8])
+    assert (zero.latent["samples"][..., 8:] - plain.latent["samples"][..., 8:]).abs().max() > 1e-4
+    assert "their tokens modulated at timestep 0" in zero.report
+    again = run_settings(kit, mode="reference", reference_timestep_zero=True, steps=6)
+    assert torch.equal(again.latent["samples"], zero.latent["samples"])
+
+
+def check_timestep_zero_plumbing(flux):
+    from iclora_pack.nodes.host.sampler import reference_tokens_at_timestep_zero
+
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 16, 8, 12, generator=generator)
+    context = torch.randn(2, 5, flux.params.context_in_dim, generator=generator)
+    y = torch.randn(2, flux.params.vec_in_dim, generator=generator)
+    t = torch.tensor([0.7, 0.3])
+    guidance = torch.tensor([3.5, 3.5])
+
+    class Executor:
+        class_obj = flux
+
+        def __call__(self, *args, **kwargs):
+            raise AssertionError("the wrapper must not fall back to the plain model here")
+
+    with torch.no_grad():
+        expected = flux._forward(x, t, context, y, guidance)
+        far = [(10_000, 10_001)]  # past the last token: no reference token, but the timestep-0 path runs
+        got = reference_tokens_at_timestep_zero(far)(Executor(), x, t, context, y, guidance)
+        assert torch.allclose(got, expected, atol=1e-5)
+        first = reference_tokens_at_timestep_zero([(0, 3)])(Executor(), x, t, context, y, guidance)
+    assert (first - expected).abs().max() > 1e-4  # three reference tokens change the prediction
 
 
 @pytest.mark.parametrize("overrides,message", [
