@@ -1,0 +1,169 @@
+"""The trainer's math (nodes/core/training.py): targets, noise levels, references, masks, seeded draws."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from iclora_pack.nodes.core.layout import build_layout
+from iclora_pack.nodes.core.training import (
+    DISTRIBUTIONS,
+    REFERENCE_RULES,
+    SIGMA_MIN,
+    TrainingDraws,
+    check_layout_fits,
+    flux_shift_mu,
+    masked_velocity_loss,
+    noisy_canvas,
+    panel_latent_mask,
+    reference_masks,
+    reference_panels,
+    sample_sigmas,
+    time_shift,
+    velocity_from_denoised,
+    velocity_target,
+)
+
+
+def layout(count: int = 3, side: int = 32, arrangement: str = "row"):
+    return build_layout(["input"] * count, side, side, arrangement)
+
+
+def test_flux_shift_matches_comfyuis_model_sampling_flux_at_both_ends_and_between():
+    assert flux_shift_mu(256) == pytest.approx(0.5) and flux_shift_mu(4096) == pytest.approx(1.15)
+    # ModelSamplingFlux's own formula for a 1024 x 1024 image: width * height / (8 * 8 * 2 * 2) tokens
+    mm = (1.15 - 0.5) / (4096 - 256)
+    assert flux_shift_mu(4096) == pytest.approx(4096 * mm + 0.5 - mm * 256)
+    t = torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64)
+    shifted = time_shift(1.15, t)
+    assert torch.allclose(shifted, math.exp(1.15) / (math.exp(1.15) + 1 / t - 1))
+    assert (shifted > t).all() and torch.equal(time_shift(0.0, t), t)
+
+
+@pytest.mark.parametrize("distribution", DISTRIBUTIONS)
+def test_sigmas_are_seeded_in_range_and_ignore_the_global_generator(distribution):
+    a = sample_sigmas(torch.Generator().manual_seed(3), 4000, distribution, flux_shift_mu(1024))
+    torch.manual_seed(99)
+    torch.rand(5)
+    b = sample_sigmas(torch.Generator().manual_seed(3), 4000, distribution, flux_shift_mu(1024))
+    assert torch.equal(a, b) and a.dtype == torch.float32
+    assert float(a.min()) >= SIGMA_MIN and float(a.max()) <= 1.0
+
+
+def test_distributions_differ_where_trainers_differ():
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    uniform = sample_sigmas(g(), 20000, "uniform")
+    logit = sample_sigmas(g(), 20000, "logit-normal")
+    shifted = sample_sigmas(g(), 20000, "flux shift", flux_shift_mu(4096))
+    assert abs(float(uniform.mean()) - 0.5) < 0.01
+    assert abs(float(logit.mean()) - 0.5) < 0.01 and float(logit.std()) < float(uniform.std())  # mid levels
+    assert float(shifted.mean()) > 0.6  # shifted towards noise, as FLUX's sampling schedule
+    assert torch.equal(sample_sigmas(g(), 10, "flux shift", 0.0), sample_sigmas(g(), 10, "uniform"))
+    with pytest.raises(ValueError, match="distribution"):
+        sample_sigmas(g(), 1, "cosine")
+
+
+def test_noisy_canvas_is_the_flow_interpolation_with_references_exactly_clean():
+    clean, noise = torch.randn(2, 16, 4, 12), torch.randn(2, 16, 4, 12)
+    sigma = torch.tensor([0.25, 0.9])
+    x = noisy_canvas(clean, noise, sigma)
+    assert torch.allclose(x[1], 0.1 * clean[1] + 0.9 * noise[1], atol=1e-6)
+    keep = panel_latent_mask(layout(3), [1], 4, 12)
+    kept = noisy_canvas(clean, noise, sigma, keep)
+    assert torch.equal(kept[..., :4], clean[..., :4])  # the reference panel, bit for bit
+    assert torch.equal(kept[..., 4:], x[..., 4:])
+    # the velocity target is the derivative of x_t along sigma
+    eps = 1e-3
+    derivative = (noisy_canvas(clean, noise, sigma + eps) - noisy_canvas(clean, noise, sigma - eps)) / (2 * eps)
+    assert torch.allclose(derivative, velocity_target(clean, noise), atol=1e-3)
+
+
+def test_velocity_from_comfyuis_clean_prediction_inverts_const_sampling():
+    x, v = torch.randn(2, 16, 4, 4), torch.randn(2, 16, 4, 4)
+    sigma = torch.tensor([SIGMA_MIN, 0.7])
+    denoised = x - v * sigma.view(-1, 1, 1, 1)  # comfy.model_sampling.CONST.calculate_denoised
+    assert torch.allclose(velocity_from_denoised(x, denoised, sigma), v, atol=1e-3)
+
+
+def test_masked_loss_ignores_the_prediction_outside_the_mask_and_averages_inside():
+    target, prediction = torch.randn(1, 16, 4, 12), torch.randn(1, 16, 4, 12)
+    mask = panel_latent_mask(layout(3), [2, 3], 4, 12)
+    loss = masked_velocity_loss(prediction, target, mask)
+    changed = prediction.clone()
+    changed[..., :4] += 100.0  # what the model says for the reference panel
+    assert torch.equal(masked_velocity_loss(changed, target, mask), loss)
+    assert loss == pytest.approx(float(((prediction - target)[..., 4:] ** 2).mean()), rel=1e-5)
+    assert masked_velocity_loss(prediction, target) == pytest.approx(float(((prediction - target) ** 2).mean()))
+    with pytest.raises(ValueError, match="empty"):
+        masked_velocity_loss(prediction, target, torch.zeros(1, 1, 4, 12))
+
+
+def test_reference_rules_leave_a_panel_to_generate_and_are_seeded():
+    g = torch.Generator().manual_seed(1)
+    assert reference_panels(3, "first", g) == [1]
+    seen = {rule: set() for rule in REFERENCE_RULES}
+    for _ in range(200):
+        for rule in REFERENCE_RULES:
+            seen[rule].add(tuple(reference_panels(4, rule, g)))
+    assert seen["any one"] == {(1,), (2,), (3,), (4,)}
+    assert all(len(r) == 3 for r in seen["all but one"]) and len(seen["all but one"]) == 4
+    sizes = {len(r) for r in seen["any k of n"]}
+    assert sizes == {1, 2, 3}  # never all four
+    a = [reference_panels(5, "any k of n", torch.Generator().manual_seed(7)) for _ in range(3)]
+    assert a[0] == a[1] == a[2]
+    with pytest.raises(ValueError, match="1 panel"):
+        reference_panels(1, "first", g)
+    with pytest.raises(ValueError, match="rule"):
+        reference_panels(3, "middle", g)
+
+
+@pytest.mark.parametrize("arrangement", ["row", "column", "grid"])
+def test_panel_mask_follows_the_layout_boxes_in_latent_cells(arrangement):
+    lay = layout(3, 32, arrangement)
+    h, w = lay.canvas_h // 8, lay.canvas_w // 8
+    for panel in lay.panels:
+        mask = panel_latent_mask(lay, [panel.number], h, w)
+        assert mask.shape == (1, 1, h, w)
+        b = panel.box
+        assert torch.equal(mask[0, 0, b.y // 8:(b.y + b.h) // 8, b.x // 8:(b.x + b.w) // 8], torch.ones(4, 4))
+        assert float(mask.sum()) == 16.0
+    assert float(panel_latent_mask(lay, [], h, w).sum()) == 0.0
+
+
+def test_reference_masks_keep_references_and_empty_cells_clean_and_take_the_loss_on_outputs():
+    lay = layout(3, 32, "grid")  # 2 x 2 grid: the fourth cell is empty
+    keep, loss = reference_masks(lay, [1], 8, 8)
+    assert float(loss.sum()) == 32.0 and torch.equal(keep, 1.0 - loss)
+    assert float(keep[0, 0, 4:, 4:].sum()) == 16.0  # the empty cell is not generated
+    assert reference_masks(lay, [], 8, 8) == (None, None)
+    with pytest.raises(ValueError, match="every panel"):
+        reference_masks(lay, [1, 2, 3], 8, 8)
+
+
+def test_a_layout_from_another_canvas_is_refused():
+    with pytest.raises(ValueError, match="64x32 px canvas"):
+        check_layout_fits(layout(2, 32), 4, 12)
+    with pytest.raises(ValueError, match="not in the layout"):
+        panel_latent_mask(layout(2, 32), [3], 4, 8)
+
+
+def test_draws_are_reproducible_cover_every_set_each_epoch_and_mix_half_and_half():
+    def run(seed):
+        draws = TrainingDraws(seed, 5, 3, "mixed", "any one", "flux shift", flux_shift_mu(64))
+        steps = [draws.step(1) for _ in range(400)]
+        return steps, draws.noise((1, 16, 4, 12))
+
+    (a, noise_a), (b, noise_b), (c, _) = run(0), run(0), run(1)
+    assert a == b and torch.equal(noise_a, noise_b) and a != c
+    order = [s.examples[0].index for s in a]
+    for epoch in range(0, 400, 5):
+        assert sorted(order[epoch:epoch + 5]) == [0, 1, 2, 3, 4]
+    with_refs = [s for s in a if s.objective == "with references"]
+    assert 150 < len(with_refs) < 250
+    assert all(len(s.examples[0].references) == 1 for s in with_refs)
+    assert all(s.examples[0].references == () for s in a if s.objective == "joint")
+    joint = TrainingDraws(0, 2, 2, "joint", "first", "uniform")
+    assert all(joint.step(2).objective == "joint" for _ in range(10))
+    with pytest.raises(ValueError, match="objective"):
+        TrainingDraws(0, 2, 2, "both", "first", "uniform")
