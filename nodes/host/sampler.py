@@ -159,11 +159,15 @@ class _CleanReferences:
 
 
 def has_reference_timestep_zero(model) -> bool:
-    """Whether the host's diffusion model can modulate some image tokens at timestep 0 (ComfyUI's Flux
-    `forward_orig(..., timestep_zero_index=...)`, 0.33 and later): detected by the feature, not the version."""
+    """Whether the host's diffusion model can modulate some image tokens at timestep 0: ComfyUI's Flux
+    `forward_orig(..., timestep_zero_index=...)` (0.33 and later), which works only where the modulation is global
+    (`params.global_modulation`, FLUX.2's layout); FLUX.1's per-block modulation fails on it with a shape error.
+    Detected by these features, not by a version."""
     diffusion = getattr(getattr(model, "model", None), "diffusion_model", None)
     forward_orig = getattr(type(diffusion), "forward_orig", None)
     if forward_orig is None or not hasattr(diffusion, "process_img"):
+        return False
+    if not getattr(getattr(diffusion, "params", None), "global_modulation", False):
         return False
     return "timestep_zero_index" in inspect.signature(forward_orig).parameters
 
@@ -333,9 +337,9 @@ def sample_latent(model, positive, negative, latent: torch.Tensor, noise: torch.
 
 def _with_reference_timestep_zero(model, latent_mask: torch.Tensor):
     if not has_reference_timestep_zero(model):
-        raise PanelInputError(SAMPLER_NODE, "model", "reference tokens at timestep 0 need a Flux model on a ComfyUI "
-                              "whose Flux takes timestep_zero_index (0.33 or newer)",
-                              "Update ComfyUI, or sample reference mode with the same timestep for every token.")
+        raise PanelInputError(SAMPLER_NODE, "model", "reference tokens at timestep 0 need a Flux model with global "
+                              "modulation (FLUX.2) on a ComfyUI whose Flux takes timestep_zero_index (0.33 or newer)",
+                              "Sample reference mode with the same timestep for every token (the default).")
     kept_everywhere = latent_mask[:, 0].amax(0)  # a token is a reference only where every canvas keeps it
     slices = reference_token_slices(kept_everywhere, model.model.diffusion_model.patch_size)
     model = model.clone()

@@ -337,33 +337,64 @@ def test_reference_mode_on_a_fill_model_gives_it_the_references_as_clean_conditi
     assert torch.equal(images[:, :, :64], kit["canvas"][:, :, :64])
 
 
+def tiny_global_modulation_flux():
+    """A tiny Flux with FLUX.2's global modulation (0.33's FluxParams has it), as a ModelPatcher on the CPU."""
+    import comfy.model_detection
+    import comfy.model_patcher
+
+    config = {"image_model": "flux", "in_channels": 16, "out_channels": 16, "patch_size": 2, "vec_in_dim": 8,
+              "context_in_dim": 8, "hidden_size": 32, "mlp_ratio": 2.0, "num_heads": 2, "depth": 1,
+              "depth_single_blocks": 1, "axes_dim": [4, 6, 6], "theta": 10000, "qkv_bias": True,
+              "guidance_embed": False, "txt_ids_dims": [], "global_modulation": True}
+    model_config = comfy.model_detection.model_config_from_unet_config(config)
+    model_config.set_inference_dtype(torch.float32, None)
+    model = model_config.get_model({}, "")
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for parameter in model.diffusion_model.parameters():  # ComfyUI's layers start at zero: give them values
+            parameter.copy_(0.2 * torch.randn(parameter.shape, generator=generator))
+    cpu = torch.device("cpu")
+    return comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)
+
+
 def test_reference_tokens_at_timestep_zero_where_the_host_has_it(kit):
-    """ComfyUI 0.33's Flux takes `timestep_zero_index`; 0.3.64's does not (the pack detects the feature; the test
-    knows which host has it). Where it is there, the wrapper's token plumbing (outputs first, ids, unpatchify)
-    reproduces the model when no token is a reference, and with the references at timestep 0 the outputs differ
-    while the references stay exact; where it is not, asking for it is refused with the fix."""
+    """ComfyUI 0.33's Flux takes `timestep_zero_index`, and it works where the modulation is global (FLUX.2's
+    layout; FLUX.1's per-block modulation fails on it with a shape error); 0.3.64's Flux has neither. The pack
+    detects the features; the test knows which host has them. FLUX.1 (the tiny FLUX.1-dev) is refused on both
+    hosts with the fix; on 0.33 a tiny global-modulation Flux gets the reference tokens at timestep 0: the wrapper's
+    token plumbing (outputs first, ids, unpatchify) reproduces the model when no token is a reference, and with
+    references at timestep 0 the outputs differ while the references stay exact."""
     import comfyui_version
     from iclora_pack.nodes.core.errors import PanelInputError
     from iclora_pack.nodes.host.sampler import has_reference_timestep_zero
 
-    major_minor = tuple(int(part) for part in comfyui_version.__version__.split(".")[:2])
-    has_it = major_minor >= (0, 33)
-    assert has_reference_timestep_zero(kit["model"]) == has_it
-    if not has_it:
-        with pytest.raises(Exception) as caught:
-            run_settings(kit, mode="reference", reference_timestep_zero=True)
-        assert type(caught.value).__name__ == PanelInputError.__name__
-        assert "timestep_zero_index (0.33 or newer)" in str(caught.value)
-        return
-    check_timestep_zero_plumbing(kit["model"].model.diffusion_model)
-    zero = run_settings(kit, mode="reference", reference_timestep_zero=True, steps=6)
-    plain = run_settings(kit, mode="reference", steps=6)
-    encoded, _, _ = stock_masked(kit)
-    assert torch.equal(zero.latent["samples"][..., :8], encoded["samples"][..., :8])
-    assert (zero.latent["samples"][..., 8:] - plain.latent["samples"][..., 8:]).abs().max() > 1e-4
-    assert "their tokens modulated at timestep 0" in zero.report
-    again = run_settings(kit, mode="reference", reference_timestep_zero=True, steps=6)
-    assert torch.equal(again.latent["samples"], zero.latent["samples"])
+    assert not has_reference_timestep_zero(kit["model"])
+    with pytest.raises(Exception) as caught:
+        run_settings(kit, mode="reference", reference_timestep_zero=True)
+    assert type(caught.value).__name__ == PanelInputError.__name__
+    assert "global modulation (FLUX.2)" in str(caught.value) and "timestep_zero_index" in str(caught.value)
+    if tuple(int(part) for part in comfyui_version.__version__.split(".")[:2]) < (0, 33):
+        return  # 0.3.64: no global modulation, no timestep_zero_index
+    patcher = tiny_global_modulation_flux()
+    assert has_reference_timestep_zero(patcher)
+    check_timestep_zero_plumbing(patcher.model.diffusion_model)
+    from iclora_pack.nodes.host.sampler import SamplerSettings, make_noise, sample_latent
+
+    generator = torch.Generator().manual_seed(6)
+    latent = torch.randn(2, 16, 8, 16, generator=generator)
+    mask = torch.ones(1, 1, 8, 16)
+    mask[..., :8] = 0.0
+    cond = [[torch.randn(1, 3, 8, generator=generator), {"pooled_output": torch.randn(1, 8, generator=generator)}]]
+    noise = make_noise(latent, 3, 1)
+    runs = {}
+    for zero in (True, False, True):
+        settings = SamplerSettings(mode="reference", seed=3, steps=5, reference_timestep_zero=zero)
+        result = sample_latent(patcher, cond, cond, latent, noise, mask, settings)
+        assert torch.equal(result.samples[..., :8], latent[..., :8]) and result.evaluations == 5
+        if zero in runs:
+            assert torch.equal(result.samples, runs[zero])  # deterministic
+        runs[zero] = result.samples
+    assert (runs[True][..., 8:] - runs[False][..., 8:]).abs().max() > 1e-4
 
 
 def check_timestep_zero_plumbing(flux):
@@ -374,7 +405,6 @@ def check_timestep_zero_plumbing(flux):
     context = torch.randn(2, 5, flux.params.context_in_dim, generator=generator)
     y = torch.randn(2, flux.params.vec_in_dim, generator=generator)
     t = torch.tensor([0.7, 0.3])
-    guidance = torch.tensor([3.5, 3.5])
 
     class Executor:
         class_obj = flux
@@ -383,11 +413,11 @@ def check_timestep_zero_plumbing(flux):
             raise AssertionError("the wrapper must not fall back to the plain model here")
 
     with torch.no_grad():
-        expected = flux._forward(x, t, context, y, guidance)
+        expected = flux._forward(x, t, context, y)
         far = [(10_000, 10_001)]  # past the last token: no reference token, but the timestep-0 path runs
-        got = reference_tokens_at_timestep_zero(far)(Executor(), x, t, context, y, guidance)
+        got = reference_tokens_at_timestep_zero(far)(Executor(), x, t, context, y)
         assert torch.allclose(got, expected, atol=1e-5)
-        first = reference_tokens_at_timestep_zero([(0, 3)])(Executor(), x, t, context, y, guidance)
+        first = reference_tokens_at_timestep_zero([(0, 3)])(Executor(), x, t, context, y)
     assert (first - expected).abs().max() > 1e-4  # three reference tokens change the prediction
 
 
