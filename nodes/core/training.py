@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .layout import PanelLayout
+from .dataset import SET_FOLDERS, DatasetPlan
+from .layout import ROLE_INPUT, PanelLayout, build_layout
 from .masks import slot_mask
 
 TRAINER_NODE = "Train In-Context LoRA"
@@ -229,3 +230,11 @@ def reference_masks(layout: PanelLayout, references: Sequence[int], latent_h: in
         raise ValueError("every panel is a reference: nothing is left to generate")
     loss_mask = panel_latent_mask(layout, outputs, latent_h, latent_w, scale)
     return 1.0 - loss_mask, loss_mask
+
+
+def dataset_layout(plan: DatasetPlan) -> PanelLayout:
+    """The layout every canvas of a Panel Set Dataset shares (panels in the set's file order; a flat folder of
+    whole canvases is one panel), as `build_canvas` places them."""
+    arrangement = plan.settings.arrangement if plan.layout == SET_FOLDERS else "row"
+    return build_layout([ROLE_INPUT] * plan.panel_count, plan.panel_w, plan.panel_h, arrangement, plan.rows,
+                        plan.cols)

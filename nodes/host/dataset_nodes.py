@@ -34,8 +34,9 @@ from ..core.errors import PanelInputError
 from ..core.fitting import FIT_MODES, PAD_MODES
 from ..core.layout import ALIGN, ARRANGEMENTS
 from ..core.prompts import CUSTOM, PRESET_PUNCTUATION, PUNCTUATIONS, T5_TOKEN_BUDGET, custom_preset, load_presets
+from ..core.training import dataset_layout
 from .prompt_nodes import count_t5_tokens
-from .sockets import CATEGORY, PanelSetSocket
+from .sockets import CATEGORY, PanelLayoutSocket, PanelSetSocket
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,9 @@ class PanelSetDataset(io.ComfyNode):
                                  tooltip="Sets used, sets skipped and why, caption sources and token counts."),
                 PanelSetSocket.Output("dataset", display_name="dataset",
                                       tooltip="The sets and captions, for Panel Set Export."),
+                PanelLayoutSocket.Output("panel_layout", display_name="panel_layout",
+                                         tooltip="Where each panel sits on every canvas, for Train In-Context "
+                                                 "LoRA's references."),
             ],
         )
 
@@ -177,7 +181,7 @@ class PanelSetDataset(io.ComfyNode):
             f"{DATASET_NODE}: 'positive' is used but no clip is connected (input 'clip'). Connect DualCLIPLoader "
             "(type flux).")
         preview = torch.cat(previews)
-        return io.NodeOutput(latent_out, positive_out, preview, report, plan,
+        return io.NodeOutput(latent_out, positive_out, preview, report, plan, dataset_layout(plan),
                              ui=ui.PreviewImage(preview, cls=cls))
 
 

@@ -6,8 +6,9 @@ from .dataset_nodes import DATASET_NODES
 from .panel_nodes import PANEL_NODES
 from .prompt_nodes import PROMPT_NODES
 from .sampler_node import SAMPLER_NODES
+from .trainer_node import TRAINER_NODES
 
 
 class InContextLoRAExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return [*PANEL_NODES, *PROMPT_NODES, *SAMPLER_NODES, *DATASET_NODES]
+        return [*PANEL_NODES, *PROMPT_NODES, *SAMPLER_NODES, *DATASET_NODES, *TRAINER_NODES]

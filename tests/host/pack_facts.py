@@ -2,7 +2,8 @@
 
 PACK_FOLDER_NAME = "in-context-lora-panels"  # what a Comfy Registry install unpacks into ([project].name)
 OUR_NODE_IDS = ("ICLoRA_PanelConcatenate", "ICLoRA_OutputSlotMask", "ICLoRA_PanelSplit", "ICLoRA_JointPromptBuilder",
-                "ICLoRA_InContextSampler", "ICLoRA_PanelSetDataset", "ICLoRA_PanelSetExport")
+                "ICLoRA_InContextSampler", "ICLoRA_PanelSetDataset", "ICLoRA_PanelSetExport",
+                "ICLoRA_TrainInContextLoRA")
 CATEGORY = "In-Context LoRA"
 
 SKIP_REASON = "host tier skipped: set COMFYUI_PATH to a ComfyUI checkout to run it"

@@ -40,7 +40,7 @@ def test_node_schema_is_native_and_documented(comfy, node_id):
     info = comfy.nodes.NODE_CLASS_MAPPINGS[node_id].GET_NODE_INFO_V1()  # what GET /object_info serves
     assert info["name"] == node_id and node_id.startswith("ICLoRA_")
     assert info["category"] == CATEGORY
-    assert re.fullmatch(r"([A-Z][a-z]+(-[A-Z][a-z]+)* ?)+", info["display_name"]), info["display_name"]
+    assert re.fullmatch(r"(([A-Z][a-z]+(-[A-Z][a-z]+)*|LoRA) ?)+", info["display_name"]), info["display_name"]
     assert len(info["description"]) > 30
     inputs = {**info["input"]["required"], **info["input"].get("optional", {})}
     assert inputs, "a node without inputs"
