@@ -316,7 +316,13 @@ def load_patcher(t: TrainSettings, path: Path):
     from safetensors.torch import load_file
 
     model = build_model(t)
-    model.diffusion_model.load_state_dict(load_file(str(path)))
+    state, expected = load_file(str(path)), set(model.diffusion_model.state_dict())
+    renamed = {"scale": "weight", "weight": "scale"}  # RMSNorm's gain: `scale` in 0.3.64, `weight` in 0.33
+    for key in [k for k in state if k not in expected]:
+        head, _, tail = key.rpartition(".")
+        if f"{head}.{renamed.get(tail, tail)}" in expected:
+            state[f"{head}.{renamed[tail]}"] = state.pop(key)
+    model.diffusion_model.load_state_dict(state)
     model.eval()
     cpu = torch.device("cpu")
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)
