@@ -288,7 +288,7 @@ def train(t: TrainSettings, maker: SetMaker, path: Path) -> float:
         xt = noisy_canvas(x0, noise, sigma, keep)
         options = {}
         if with_references and t.timestep_zero:
-            slices = reference_token_slices(keep[0, 0], TOKEN)
+            slices = reference_token_slices(1.0 - keep[0, 0], TOKEN)  # its mask: 1 = generate
             options = {"wrappers": {"diffusion_model": {"t0": [reference_tokens_at_timestep_zero(slices)]}}}
         cond = maker.conditioning(rules[-1], t.batch)[0]
         denoised = model.apply_model(xt, sigma, c_crossattn=cond[0], y=cond[1]["pooled_output"],
@@ -538,16 +538,18 @@ def evaluate(options, maker: SetMaker, bases, patchers: dict, t0: bool) -> None:
         print(f"\npicture: {options.image}")
     if options.frontier:
         points = []
-        for label, _ in bases:
+        for label, kw in bases:
+            if kw.get("global_modulation"):
+                continue  # another architecture: in the tables, not on the joint base's axes
             table = results[(label, 1)]
             cost = table[("joint", ())].evaluations
             for (mode, extra), scores in table.items():
-                if label == "joint" or mode in ("joint", "reference", "masked"):
+                if label == "joint" or mode in ("joint", "reference"):
                     name = setting_label(mode, dict(extra)).strip()
                     points.append((name if label == "joint" else f"{name} [{label}]",
                                    scores.evaluations / cost, scores.rule))
         save_frontier(options.frontier, points, results[("joint", 1)][("joint", ())].rule,
-                      "learned sets, 2 panels, every base")
+                      "learned sets, 2 panels, per objective")
         print(f"frontier plot: {options.frontier}")
     if not options.skip_few_shot:
         few_shot_table(options, maker, patchers[winner], winner, results[(winner, 1)][("joint", ())].rule)
