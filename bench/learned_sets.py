@@ -527,6 +527,8 @@ def evaluate(options, maker: SetMaker, bases, patchers: dict, t0: bool) -> None:
                     outputs[(label, key)] = out
             results[(label, len(rules))] = table
     summary(results, bases)
+    if "joint" not in patchers:  # --bases without the joint base: tables only
+        return
     winner = min((b[0] for b in bases if not b[1].get("global_modulation")), key=lambda b: max(
         results[(b, n)][("reference", ())].rule / TODAY_JOINT[n] for n in (1, 2)))
     if options.image:
