@@ -22,9 +22,16 @@ true conditional: 1 is right, 0 is copies), and model evaluations. Joint samplin
 is scored against the rule applied to the reference it generated: it is the ceiling, what the model itself knows.
 Every mode runs through the pack's `nodes/sampler.py` on ComfyUI's own sampling, as the oracle benchmark does.
 
-Few-shot, in the paper's spirit: ComfyUI's TrainLoraNode (called in-process) tunes a LoRA on the trained base with
-10 sets of a rule the base never saw (`reverse`: the identity channels in reverse order, under a new task vector),
-and the new rule's error is printed before and after.
+Bases: the tiny FLUX is trained once per objective of the pack's trainer (joint; with references: the reference
+panel clean, loss on the outputs; mixed), with the trainer's own math (`nodes/core/training.py`); where the host's
+Flux takes `timestep_zero_index` (0.33, global modulation only) two global-modulation bases compare references at
+the sample's timestep and at timestep 0. Every mode runs on every base; a summary checks the matched (reference)
+mode's targets.
+
+Few-shot, in the paper's spirit: on the winning base, stock Train LoRA (as shipped, and with right checkpointing)
+and the pack's trainer each tune a LoRA with 10 sets of a rule the base never saw (`reverse`: the identity
+channels in reverse order, under a new task vector), 300 steps of batch 10 and one epoch of 10 steps of batch 1;
+the new rule's error in joint, masked and reference mode, seconds and peak memory per step.
 
 Trained weights are cached outside the repository, in ~/.cache/iclora-bench/<hash of the settings>.safetensors
 (ICLORA_BENCH_CACHE overrides the folder); the first run trains and prints the time.
@@ -32,6 +39,7 @@ Training starts from an identity init (see `identity_init`) so the small CPU bud
 the blocks with `checkpoint_block`, not ComfyUI's `nodes_train.patch`, whose gradients are wrong for Flux.
 
 Run: COMFYUI_PATH=/path/to/ComfyUI python bench/learned_sets.py [--canvases 64] [--steps 20] [--image PNG]
+    [--frontier PNG] [--bases joint,...] [--train-only] [--skip-few-shot]
 """
 
 from __future__ import annotations
