@@ -9,7 +9,7 @@ import torch
 
 from .masks import box_blur, dilate
 
-MODES = ("joint", "masked", "consistent", "harmonized", "fill")
+MODES = ("joint", "masked", "consistent", "harmonized", "fill", "reference")  # new modes go last: saved workflows
 
 
 def renoise(x: torch.Tensor, sigma_from: float, sigma_to: float, noise: torch.Tensor, flow: bool) -> torch.Tensor:
@@ -60,6 +60,32 @@ def planned_step_count(steps: int, mode: str, repeats: int, fraction: float, ref
     if mode != "harmonized":
         return steps
     return steps + (repeats - 1) * harmonized_steps(steps, fraction)
+
+
+def reference_input(x: torch.Tensor, clean: torch.Tensor, denoise_mask: torch.Tensor) -> torch.Tensor:
+    """Reference mode's model input: the sample where it is generated (mask 1), the clean reference latent where it
+    is kept (mask 0), never re-noised; what a model trained with clean references in the canvas saw."""
+    return x * denoise_mask + clean * (1.0 - denoise_mask)
+
+
+def reference_token_slices(latent_mask: torch.Tensor, patch: int) -> list[tuple[int, int]]:
+    """Runs of reference tokens (row-major, as a DiT patchifies) in a `[h, w]` latent-resolution mask (1 =
+    generate): a token is a reference token where every cell of its `patch` x `patch` block is kept (mask 0), so
+    feathered seams count as generated. Returned as half-open (start, end) token index ranges."""
+    if latent_mask.ndim != 2:
+        raise ValueError("reference_token_slices takes one [h, w] mask")
+    h, w = latent_mask.shape
+    pad_h, pad_w = (-h) % patch, (-w) % patch
+    padded = torch.nn.functional.pad(latent_mask.float()[None, None], (0, pad_w, 0, pad_h), value=1.0)
+    kept = torch.nn.functional.max_pool2d(padded, patch)[0, 0].flatten() <= 0.0
+    slices, start = [], None
+    for i, flag in enumerate(kept.tolist() + [False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            slices.append((start, i))
+            start = None
+    return slices
 
 
 def seam_mask(mask: torch.Tensor, seam_feather: int) -> torch.Tensor:

@@ -37,7 +37,9 @@ class InContextSampler(io.ComfyNode):
                                        "with the noise the model sees in them, so outputs follow them better at "
                                        "the same cost (and Fill models get them as conditioning too). harmonized: "
                                        "masked plus resampling (costs more evaluations). fill: for FLUX.1-Fill "
-                                       "models, references given as clean conditioning."),
+                                       "models, references given as clean conditioning. reference: references "
+                                       "kept clean at every step, for a LoRA trained with references (Train "
+                                       "In-Context LoRA)."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Noise seed; with batch_size > 1, canvas i uses seed + i."),
                 io.Int.Input("steps", default=20, min=1, max=10000, tooltip="Sampling steps (the paper: 20)."),

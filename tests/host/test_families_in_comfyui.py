@@ -15,17 +15,10 @@ skip_without_comfyui()
 
 SAMPLER = "ICLoRA_InContextSampler"
 FAMILY_NAMES = [f.name for f in tiny_families.FAMILIES]  # those this host lacks are skipped (`kits`)
-MODES = ("joint", "masked", "consistent", "harmonized")
-WAN_LATENT = pytest.mark.xfail(strict=True, reason=(
-    "sampler.py refuses the Wan 2.1 VAE's one-frame 3-D latent ([B, 16, 1, h, w]) that Qwen-Image and Cosmos "
-    "Predict2 use ('the VAE made a 3-D latent'); accepting ndim 5 with one frame and repeating batches over "
-    "latent.ndim makes all of these pass, masked bit-identical to stock (measured; the fix is the sampler "
-    "owner's)"))
-
-
+MODES = ("joint", "masked", "consistent", "harmonized", "reference")
 def sampled_families() -> list:
-    """The families, those with a Wan-VAE latent marked as the sampler's known gap."""
-    return [pytest.param(f.name, marks=WAN_LATENT) if f.wan_vae else f.name for f in tiny_families.FAMILIES]
+    """Every family, those whose Wan 2.1 VAE makes one-frame 3-D latents (Qwen-Image, Cosmos Predict2) included."""
+    return [f.name for f in tiny_families.FAMILIES]
 
 
 @pytest.fixture(scope="module")

@@ -129,7 +129,8 @@ def counter(kit):
 
 @pytest.mark.parametrize("sampler_name,mode,expected", [
     ("euler", "masked", 6), ("euler", "harmonized", 6 + 2 * 3), ("heun", "masked", 11), ("euler", "joint", 6),
-    ("euler", "consistent", 6), ("heun", "consistent", 11), ("dpmpp_2m", "consistent", 6)])
+    ("euler", "consistent", 6), ("heun", "consistent", 11), ("dpmpp_2m", "consistent", 6), ("euler", "reference", 6),
+    ("heun", "reference", 11), ("dpmpp_2m", "reference", 6)])
 def test_progress_fires_once_per_model_evaluation_and_the_report_counts_them(kit, counter, sampler_name, mode,
                                                                              expected):
     images, latent, report = run_sampler(kit, model=counter.model, steps=6, sampler_name=sampler_name, mode=mode,
@@ -182,7 +183,7 @@ def test_reference_strength_below_one_rerenders_references(kit):
     assert "re-rendered" in report
 
 
-@pytest.mark.parametrize("mode", ["masked", "consistent"])
+@pytest.mark.parametrize("mode", ["masked", "consistent", "reference"])
 def test_cancel_stops_sampling_promptly(kit, counter, mode):
     import comfy.model_management
 
@@ -268,6 +269,156 @@ def test_consistent_on_a_fill_model_gives_it_the_references_as_clean_conditionin
     assert torch.equal(images[:, :, :64], kit["canvas"][:, :, :64].expand(2, -1, -1, -1))
     fill_mode, _, _ = run_sampler(kit, model=fill, mode="fill")
     assert not torch.equal(images[:1], fill_mode)
+
+
+class InputWatcher:
+    """Records what the diffusion model is given at each evaluation (latent in the model's space)."""
+
+    def __init__(self, model):
+        self.inputs, self.timesteps, self.concat = [], [], []
+        self.model = model.clone()
+
+        def wrapper(apply_model, args):
+            self.inputs.append(args["input"].clone())
+            self.timesteps.append(args["timestep"].clone())
+            if "c_concat" in args["c"]:
+                self.concat.append(args["c"]["c_concat"].clone())
+            return apply_model(args["input"], args["timestep"], **args["c"])
+
+        self.model.set_model_unet_function_wrapper(wrapper)
+
+
+def test_reference_mode_shows_the_model_the_clean_references_at_every_step_and_keeps_them_exactly(kit):
+    watcher = InputWatcher(kit["model"])
+    images, latent, report = run_sampler(kit, model=watcher.model, mode="reference", steps=6)
+    encoded, _, _ = stock_masked(kit)
+    clean = kit["model"].model.process_latent_in(encoded["samples"])
+    assert len(watcher.inputs) == 6
+    for x in watcher.inputs:  # the trainer's contract: references clean in the canvas, never re-noised
+        assert torch.equal(x[..., :8], clean[..., :8])
+    assert (watcher.inputs[0][..., 8:] - clean[..., 8:]).abs().mean() > 0.5  # the outputs start as noise
+    assert torch.equal(latent["samples"][..., :8], encoded["samples"][..., :8])  # exact, not up to rounding
+    assert torch.equal(images[:, :, :64], kit["canvas"][:, :, :64])
+    _, masked_latent, _ = run_sampler(kit, steps=6)
+    _, consistent_latent, _ = run_sampler(kit, mode="consistent", steps=6)
+    for other in (masked_latent, consistent_latent):
+        assert (latent["samples"][..., 8:] - other["samples"][..., 8:]).abs().max() > 1e-3
+    again, again_latent, _ = run_sampler(kit, mode="reference", steps=6)
+    assert torch.equal(again, images) and torch.equal(again_latent["samples"], latent["samples"])
+    assert report == ("mode reference: 6 model evaluations for 6 steps; references clean at every step; "
+                      "references pasted back pixel-exact")
+
+
+def test_reference_mode_masked_stays_the_stock_path(kit):
+    """Adding the mode changed nothing for masked mode: still bit-identical to the stock path."""
+    _, stock_latent, stock_images = stock_masked(kit)
+    images, latent, _ = run_sampler(kit, paste_references=False)
+    assert torch.equal(latent["samples"], stock_latent["samples"]) and torch.equal(images, stock_images)
+
+
+def test_reference_mode_batch_uses_one_seed_per_canvas(kit):
+    images, latent, report = run_sampler(kit, mode="reference", batch_size=2)
+    _, second, _ = run_sampler(kit, mode="reference", seed=12)
+    assert images.shape[0] == 2 and "seeds 11..12" in report
+    assert torch.allclose(latent["samples"][1:], second["samples"], atol=1e-5)
+    assert torch.equal(images[:, :, :64], kit["canvas"][:, :, :64].expand(2, -1, -1, -1))
+
+
+def test_reference_mode_on_a_fill_model_gives_it_the_references_as_clean_conditioning_too(kit):
+    fill = kit["nodes"].UNETLoader().load_unet("flux1-fill-dev.safetensors", "default")[0]
+    watcher = InputWatcher(fill)
+    images, latent, report = run_sampler(kit, model=watcher.model, mode="reference", steps=4)
+    encoded, _, _ = stock_masked(kit)
+    clean = fill.model.process_latent_in(encoded["samples"])
+    assert len(watcher.concat) == 4 and "Fill model: references also given as clean conditioning" in report
+    assert watcher.concat[0][:, :16, :, :8].abs().mean() > 0.05  # the references in the Fill channels
+    assert torch.equal(watcher.concat[0][:, 16:, :, :8], torch.zeros_like(watcher.concat[0][:, 16:, :, :8]))
+    assert all(torch.equal(x[..., :8], clean[..., :8]) for x in watcher.inputs)  # and clean in the canvas
+    assert torch.equal(images[:, :, :64], kit["canvas"][:, :, :64])
+
+
+def tiny_global_modulation_flux():
+    """A tiny Flux with FLUX.2's global modulation (0.33's FluxParams has it), as a ModelPatcher on the CPU."""
+    import comfy.model_detection
+    import comfy.model_patcher
+
+    config = {"image_model": "flux", "in_channels": 16, "out_channels": 16, "patch_size": 2, "vec_in_dim": 8,
+              "context_in_dim": 8, "hidden_size": 32, "mlp_ratio": 2.0, "num_heads": 2, "depth": 1,
+              "depth_single_blocks": 1, "axes_dim": [4, 6, 6], "theta": 10000, "qkv_bias": True,
+              "guidance_embed": False, "txt_ids_dims": [], "global_modulation": True}
+    model_config = comfy.model_detection.model_config_from_unet_config(config)
+    model_config.set_inference_dtype(torch.float32, None)
+    model = model_config.get_model({}, "")
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for parameter in model.diffusion_model.parameters():  # ComfyUI's layers start at zero: give them values
+            parameter.copy_(0.2 * torch.randn(parameter.shape, generator=generator))
+    cpu = torch.device("cpu")
+    return comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)
+
+
+def test_reference_tokens_at_timestep_zero_where_the_host_has_it(kit):
+    """ComfyUI 0.33's Flux takes `timestep_zero_index`, and it works where the modulation is global (FLUX.2's
+    layout; FLUX.1's per-block modulation fails on it with a shape error); 0.3.64's Flux has neither. The pack
+    detects the features; the test knows which host has them. FLUX.1 (the tiny FLUX.1-dev) is refused on both
+    hosts with the fix; on 0.33 a tiny global-modulation Flux gets the reference tokens at timestep 0: the wrapper's
+    token plumbing (outputs first, ids, unpatchify) reproduces the model when no token is a reference, and with
+    references at timestep 0 the outputs differ while the references stay exact."""
+    import comfyui_version
+    from iclora_pack.nodes.core.errors import PanelInputError
+    from iclora_pack.nodes.host.sampler import has_reference_timestep_zero
+
+    assert not has_reference_timestep_zero(kit["model"])
+    with pytest.raises(Exception) as caught:
+        run_settings(kit, mode="reference", reference_timestep_zero=True)
+    assert type(caught.value).__name__ == PanelInputError.__name__
+    assert "global modulation (FLUX.2)" in str(caught.value) and "timestep_zero_index" in str(caught.value)
+    if tuple(int(part) for part in comfyui_version.__version__.split(".")[:2]) < (0, 33):
+        return  # 0.3.64: no global modulation, no timestep_zero_index
+    patcher = tiny_global_modulation_flux()
+    assert has_reference_timestep_zero(patcher)
+    check_timestep_zero_plumbing(patcher.model.diffusion_model)
+    from iclora_pack.nodes.host.sampler import SamplerSettings, make_noise, sample_latent
+
+    generator = torch.Generator().manual_seed(6)
+    latent = torch.randn(2, 16, 8, 16, generator=generator)
+    mask = torch.ones(1, 1, 8, 16)
+    mask[..., :8] = 0.0
+    cond = [[torch.randn(1, 3, 8, generator=generator), {"pooled_output": torch.randn(1, 8, generator=generator)}]]
+    noise = make_noise(latent, 3, 1)
+    runs = {}
+    for zero in (True, False, True):
+        settings = SamplerSettings(mode="reference", seed=3, steps=5, reference_timestep_zero=zero)
+        result = sample_latent(patcher, cond, cond, latent, noise, mask, settings)
+        assert torch.equal(result.samples[..., :8], latent[..., :8]) and result.evaluations == 5
+        if zero in runs:
+            assert torch.equal(result.samples, runs[zero])  # deterministic
+        runs[zero] = result.samples
+    assert (runs[True][..., 8:] - runs[False][..., 8:]).abs().max() > 1e-4
+
+
+def check_timestep_zero_plumbing(flux):
+    from iclora_pack.nodes.host.sampler import reference_tokens_at_timestep_zero
+
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 16, 8, 12, generator=generator)
+    context = torch.randn(2, 5, flux.params.context_in_dim, generator=generator)
+    y = torch.randn(2, flux.params.vec_in_dim, generator=generator)
+    t = torch.tensor([0.7, 0.3])
+
+    class Executor:
+        class_obj = flux
+
+        def __call__(self, *args, **kwargs):
+            raise AssertionError("the wrapper must not fall back to the plain model here")
+
+    with torch.no_grad():
+        expected = flux._forward(x, t, context, y)
+        far = [(10_000, 10_001)]  # past the last token: no reference token, but the timestep-0 path runs
+        got = reference_tokens_at_timestep_zero(far)(Executor(), x, t, context, y)
+        assert torch.allclose(got, expected, atol=1e-5)
+        first = reference_tokens_at_timestep_zero([(0, 3)])(Executor(), x, t, context, y)
+    assert (first - expected).abs().max() > 1e-4  # three reference tokens change the prediction
 
 
 @pytest.mark.parametrize("overrides,message", [

@@ -12,7 +12,9 @@ from iclora_pack.nodes.core.sampling_math import (
     paste_references,
     paste_weight,
     planned_step_count,
+    reference_input,
     reference_soft_mask,
+    reference_token_slices,
     refined_steps,
     renoise,
     seam_mask,
@@ -112,3 +114,34 @@ def test_a_feathered_mask_is_not_blurred_twice(mask_feather, seam_feather):
     assert torch.equal(from_feathered, seam_mask(hard, seam_feather))  # one ramp, the sampler's
     twice = box_blur(box_blur(hard, mask_feather), seam_feather)
     assert not torch.allclose(from_feathered, twice)
+
+
+def test_reference_mode_is_the_last_mode_so_saved_workflows_keep_their_values():
+    assert MODES == ("joint", "masked", "consistent", "harmonized", "fill", "reference")
+    assert planned_step_count(20, "reference", 3, 1.0, refine=0.5) == 20  # one evaluation a step, always
+
+
+def test_reference_input_holds_the_clean_reference_where_kept_and_the_sample_where_generated():
+    generator = torch.Generator().manual_seed(2)
+    x, clean = torch.randn(2, 1, 16, 4, 8, generator=generator)
+    mask = torch.zeros(1, 1, 4, 8)
+    mask[..., 4:] = 1.0
+    mixed = reference_input(x, clean, mask)
+    assert torch.equal(mixed[..., :4], clean[..., :4]) and torch.equal(mixed[..., 4:], x[..., 4:])
+    soft = mask.clone()
+    soft[..., 3] = 0.25  # a feathered seam blends the two
+    assert torch.allclose(reference_input(x, clean, soft)[..., 3], 0.25 * x[..., 3] + 0.75 * clean[..., 3])
+
+
+def test_reference_token_slices_are_the_row_major_runs_of_fully_kept_tokens():
+    mask = torch.ones(4, 12)  # 2 x 6 tokens of 2 x 2 cells
+    mask[:, :4] = 0.0  # tokens 0-1 of each row kept
+    assert reference_token_slices(mask, 2) == [(0, 2), (6, 8)]
+    mask[0, 3] = 0.5  # a feathered cell: its token counts as generated
+    assert reference_token_slices(mask, 2) == [(0, 1), (6, 8)]
+    right = torch.ones(4, 12)
+    right[:, 8:] = 0.0  # reference on the right, runs reach the row end
+    assert reference_token_slices(right, 2) == [(4, 6), (10, 12)]
+    odd = torch.zeros(3, 4)  # an odd height is padded as generated, as the DiT pads it
+    assert reference_token_slices(odd, 2) == [(0, 2)]
+    assert reference_token_slices(torch.ones(4, 4), 2) == []
