@@ -118,9 +118,14 @@ class EvaluationCounter:
 
 
 @pytest.fixture
-def counter(kit):
+def counter(kit, monkeypatch):
     import comfy.utils
 
+    # ComfyUI 0.33 passes progress to the hook at most every PROGRESS_THROTTLE_MIN_INTERVAL seconds (first, last and
+    # preview updates always): off here, so every update the sampler makes is counted, on any machine's speed.
+    for name in ("PROGRESS_THROTTLE_MIN_INTERVAL", "PROGRESS_THROTTLE_MIN_PERCENT"):
+        if hasattr(comfy.utils, name):
+            monkeypatch.setattr(comfy.utils, name, 0)
     counter = EvaluationCounter(kit["model"])
     comfy.utils.set_progress_bar_global_hook(counter.hook)
     yield counter
