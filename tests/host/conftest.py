@@ -57,7 +57,7 @@ class ComfyHost:
         host has (Save LoRA: SaveLoRANode in 0.3.64, SaveLoRA in 0.33), and widget inputs this host added since
         0.3.64 at their defaults (0.33's Train LoRA: five more, whose defaults keep 0.3.64's behaviour), as the
         editor fills them in."""
-        from iclora_tools.runner.workflow_api import host_node_type, is_widget, widget_default
+        from iclora_tools.runner.graph_to_prompt import host_node_type, is_widget, widget_default
 
         kind = host_node_type(class_type, self.nodes.NODE_CLASS_MAPPINGS)
         required = self._node_info(kind)["input"].get("required", {}).items()
