@@ -18,8 +18,8 @@ from ..core.dataset import (
     EXPORT_NODE,
     EXPORT_PREFIX,
     FOLDER_FORMATS,
-    CanvasSettings,
     DatasetPlan,
+    SetCanvasSettings,
     SkippedSet,
     TrainerSettings,
     describe_plan,
@@ -124,7 +124,7 @@ class PanelSetDataset(io.ComfyNode):
                 guidance, skip_bad_sets, punctuation=PRESET_PUNCTUATION, vae=None, clip=None) -> io.NodeOutput:
         task = choose_preset(preset, custom_prefix=custom_prefix, custom_opening=custom_opening,
                              custom_markers=custom_markers, node=DATASET_NODE)
-        settings = CanvasSettings(arrangement=arrangement, grid_rows=grid_rows, grid_cols=grid_cols,
+        settings = SetCanvasSettings(arrangement=arrangement, grid_rows=grid_rows, grid_cols=grid_cols,
                                   panel_width=panel_width, panel_height=panel_height, fit=fit, pad_mode=pad_mode,
                                   fill_color=fill_color, max_megapixels=max_megapixels)
         scan = scan_dataset(folder_paths.get_input_directory(), folder, folder_format=layout)

@@ -14,7 +14,7 @@ from iclora_pack.nodes.core import dataset
 from iclora_pack.nodes.core.canvas import concatenate_panels
 from iclora_pack.nodes.core.dataset import (
     DATASET_NODE,
-    CanvasSettings,
+    SetCanvasSettings,
     TrainerSettings,
     build,
     export_dataset,
@@ -74,7 +74,7 @@ def make_set_folders(root: Path, sets: int = 2, panels: int = 3, size=(32, 48)) 
 
 def plan(inputs: Path, folder: str, preset=STORYBOARD, skip=False, **settings):
     scan = scan_dataset(inputs, folder)
-    return plan_dataset(scan, CanvasSettings(**settings), preset, skip_bad_sets=skip)
+    return plan_dataset(scan, SetCanvasSettings(**settings), preset, skip_bad_sets=skip)
 
 
 def failure(inputs: Path, folder: str, **kwargs) -> str:
@@ -145,7 +145,7 @@ def test_per_panel_texts_become_the_joint_caption_of_the_preset(inputs):
         write_image(folder / f"shot{i + 1}.png", 32, 32, i)
         (folder / f"shot{i + 1}.txt").write_text(f"Leo does thing {i + 1}")
     (folder / "summary.txt").write_text("In a vibrant festival,")
-    result = plan_dataset(scan_dataset(inputs, "task"), CanvasSettings(arrangement="column"), STORYBOARD,
+    result = plan_dataset(scan_dataset(inputs, "task"), SetCanvasSettings(arrangement="column"), STORYBOARD,
                           names=["Leo"])
     expected = build_joint_prompt(STORYBOARD, summary="In a vibrant festival,",
                                   panel_texts=[f"Leo does thing {i}" for i in (1, 2, 3)], rows=3, cols=1, count=3,
@@ -189,10 +189,10 @@ def test_per_panel_texts_as_written_rebuild_the_authors_captions_exactly(inputs,
         (folder / f"{i}.txt").write_text(text)
     (folder / "summary.txt").write_text(parts.summary)
     scan = scan_dataset(inputs, "task")
-    rebuilt = plan_dataset(scan, CanvasSettings(arrangement="column"), STORYBOARD, names=parts.names,
+    rebuilt = plan_dataset(scan, SetCanvasSettings(arrangement="column"), STORYBOARD, names=parts.names,
                            punctuation="as written")
     assert rebuilt.captions == [caption]
-    joined = plan_dataset(scan, CanvasSettings(arrangement="column"), STORYBOARD, names=parts.names)
+    joined = plan_dataset(scan, SetCanvasSettings(arrangement="column"), STORYBOARD, names=parts.names)
     # the preset's own separators (", " before each scene) give the comma caption too, but not the colon one
     assert (joined.captions == [caption]) == (caption == CAPTION_COMMA)
 

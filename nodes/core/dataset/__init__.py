@@ -13,7 +13,7 @@ The names below are the package's public face, what the host nodes and the tests
 from .build import BuiltCanvas, build_canvas, iter_canvases, preview_of
 from .export import EXPORT_NODE, EXPORT_PREFIX, ExportResult, TrainerSettings, ai_toolkit_config, export_dataset
 from .files import image_size, load_image, natural_key, read_caption
-from .plan import CanvasSettings, DatasetPlan, PlannedSet, marker_warning, plan_dataset
+from .plan import DatasetPlan, PlannedSet, SetCanvasSettings, marker_warning, plan_dataset
 from .report import caption_excerpt, describe_plan
 from .scan import (
     CANVASES,
@@ -31,7 +31,7 @@ from .scan import (
 
 __all__ = [
     "CANVASES", "DATASET_NODE", "EXPORT_NODE", "EXPORT_PREFIX", "FOLDER_FORMATS", "FORMAT_INPUT", "SET_FOLDERS",
-    "BuiltCanvas", "CanvasSettings", "DatasetPlan", "ExportResult", "FolderScan", "PlannedSet", "SkippedSet",
+    "BuiltCanvas", "SetCanvasSettings", "DatasetPlan", "ExportResult", "FolderScan", "PlannedSet", "SkippedSet",
     "TrainerSettings", "TrainingSet", "ai_toolkit_config", "build_canvas", "caption_excerpt", "describe_plan",
     "export_dataset", "folder_fingerprint", "image_size", "iter_canvases", "load_image", "marker_warning",
     "natural_key", "plan_dataset", "preview_of", "read_caption", "resolve_dataset_folder", "scan_dataset",

@@ -19,8 +19,9 @@ from .scan import CANVASES, DATASET_NODE, MAX_LISTED_PROBLEMS, SET_FOLDERS, Fold
 
 
 @dataclass(frozen=True)
-class CanvasSettings:
-    """How every set becomes a canvas: Panel Concatenate's inputs, shared by the whole dataset."""
+class SetCanvasSettings:
+    """How every set of a dataset becomes a canvas: the Panel Concatenate inputs Panel Set Dataset shares (not
+    `canvas.CanvasSettings`, which is one Panel Concatenate run with its slots and order)."""
 
     arrangement: str = "row"
     grid_rows: int = 0
@@ -49,7 +50,7 @@ class DatasetPlan:
     folder_format: str
     sets: tuple[PlannedSet, ...]
     skipped: tuple[SkippedSet, ...]
-    settings: CanvasSettings
+    settings: SetCanvasSettings
     panel_count: int
     rows: int
     cols: int
@@ -70,12 +71,12 @@ class DatasetPlan:
         return canvas_arrangement(self.settings, self.folder_format)
 
 
-def canvas_arrangement(settings: CanvasSettings, folder_format: str) -> str:
+def canvas_arrangement(settings: SetCanvasSettings, folder_format: str) -> str:
     """The settings' arrangement for set folders; a flat folder's canvases are whole pictures, one panel in a row."""
     return settings.arrangement if folder_format == SET_FOLDERS else "row"
 
 
-def _check_settings(settings: CanvasSettings) -> None:
+def _check_settings(settings: SetCanvasSettings) -> None:
     for name, value, options in (("arrangement", settings.arrangement, ARRANGEMENTS),
                                  ("fit", settings.fit, FIT_MODES), ("pad_mode", settings.pad_mode, PAD_MODES)):
         if value not in options:
@@ -132,7 +133,7 @@ def _same_panel_count(sets: list[TrainingSet]) -> tuple[list[TrainingSet], list[
     return [s for s in sets if s.panel_count == count], others
 
 
-def _panel_size(settings: CanvasSettings, first: TrainingSet, notes: list[str]) -> tuple[int, int]:
+def _panel_size(settings: SetCanvasSettings, first: TrainingSet, notes: list[str]) -> tuple[int, int]:
     """The dataset's one panel size: the settings', or the first set's first picture's, snapped (and noted)."""
     first_w, first_h = first.sizes[0]
     sides = []
@@ -150,7 +151,7 @@ def _panel_size(settings: CanvasSettings, first: TrainingSet, notes: list[str]) 
     return sides[0], sides[1]
 
 
-def _check_canvas_size(settings: CanvasSettings, width: int, height: int) -> None:
+def _check_canvas_size(settings: SetCanvasSettings, width: int, height: int) -> None:
     megapixels = width * height / 1e6
     if megapixels > settings.max_megapixels:
         raise PanelInputError(DATASET_NODE, "max_megapixels",
@@ -176,7 +177,7 @@ def _caption(source: TrainingSet, preset: TaskPreset, rows: int, cols: int, whol
     return PlannedSet(source, built.prompt, tuple(built.warnings))
 
 
-def plan_dataset(scan: FolderScan, settings: CanvasSettings, preset: TaskPreset, names: list[str] | None = None,
+def plan_dataset(scan: FolderScan, settings: SetCanvasSettings, preset: TaskPreset, names: list[str] | None = None,
                  skip_bad_sets: bool = False, punctuation: str = PRESET_PUNCTUATION) -> DatasetPlan:
     """Choose the sets, the one canvas size and each set's joint caption; refuse (listing every problem) unless
     `skip_bad_sets`. Per-panel texts become the caption through the Joint Prompt Builder's own function, joined
