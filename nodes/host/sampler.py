@@ -397,8 +397,8 @@ def run_in_context_sampler(*, model, positive, negative, vae, image: torch.Tenso
                            layout: PanelLayout | None = None, settings: SamplerSettings) -> SamplerResult:
     """Encode the canvas, sample it in `settings.mode`, decode, and paste the user's reference pixels back."""
     _check_settings(settings=settings, image=image, mask=mask)
-    pixel_mask = _output_mask(image=image, mask=mask, layout=layout, settings=settings)
     check_canvas_fits_model(node=SAMPLER_NODE, model=model, vae=vae, image=image, layout=layout)
+    pixel_mask = _output_mask(image=image, mask=mask, layout=layout, settings=settings)
     fill_model = _check_model(model=model, mode=settings.mode)
     pixels = image[..., :3]
     latent = _encode(vae=vae, pixels=pixels)
