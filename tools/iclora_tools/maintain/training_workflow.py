@@ -105,14 +105,14 @@ def build_training(cnr_id: str, version: str) -> dict:
     save_lora = g.node("SaveLoRANode", (800, 760), (340, 80), ["loras/my-iclora-task"], [])
     g.link(train, 1, save_lora, "lora", "LORA_MODEL")
     g.link(train, 3, save_lora, "steps", "INT")
-    loss = g.node("LossGraphNode", (800, 900), (340, 300), ["iclora_loss"], [])
+    loss = g.node("LossGraphNode", (800, 960), (340, 280), ["iclora_loss"], [])
     g.link(train, 2, loss, "loss", "LOSS_MAP")
     g.group("3. Train", (780, 0, 380, 1230), "#3f8a5a")
 
     concat = g.node("ICLoRA_PanelConcatenate", (1200, 80), (300, 520),
                     [2, "", "row", 0, 0, PANEL, PANEL, "crop", "color", "#808080", "color", 4.0, FLUX_SNAP],
                     [("canvas", "IMAGE"), ("layout", "ICLORA_PANEL_LAYOUT"), ("report", "STRING")], ours=True,
-                    title="Panel Concatenate (text-only: match your sets' panels)")
+                    title="Panel Concatenate (text-only)")
     texts = ["the first panel of the new set", "the second panel, continuing the first"] + [""] * 6
     builder = g.node("ICLoRA_JointPromptBuilder", (1520, 80), (370, 700),
                      ["custom", "shows a new example of my task", *texts, "", 3.5, "[MY-TASK]",
@@ -137,25 +137,25 @@ def build_training(cnr_id: str, version: str) -> dict:
         return node
 
     sampler = sampler_node((1910, 80), "joint", concat, "In-Context Sampler (text-only: joint)")
-    split = g.node("ICLoRA_PanelSplit", (1910, 640), (340, 90), ["all", "", False], [("panels", "IMAGE")],
+    split = g.node("ICLoRA_PanelSplit", (1200, 1190), (300, 90), ["all", "", False], [("panels", "IMAGE")],
                    ours=True)
     g.link(sampler, 0, split, "image", "IMAGE")
     g.link(concat, 1, split, "layout", "ICLORA_PANEL_LAYOUT")
-    save = g.node("SaveImage", (2270, 80), (190, 520), ["iclora/my-iclora-task"], [])
+    save = g.node("SaveImage", (2260, 80), (200, 400), ["iclora/my-iclora-task"], [])
     g.link(split, 0, save, "images", "IMAGE")
 
-    reference = g.node("LoadImage", (1520, 900), (370, 380), [REFERENCE_IMAGE, "image"],
+    reference = g.node("LoadImage", (1910, 650), (340, 360), [REFERENCE_IMAGE, "image"],
                        [("IMAGE", "IMAGE"), ("MASK", "MASK")], title="Your reference (panel 1)")
-    concat_ref = g.node("ICLoRA_PanelConcatenate", (1200, 780), (300, 520),
+    concat_ref = g.node("ICLoRA_PanelConcatenate", (1200, 640), (300, 520),
                         [1, "", "row", 0, 0, PANEL, PANEL, "crop", "color", "#808080", "color", 4.0, FLUX_SNAP],
                         [("canvas", "IMAGE"), ("layout", "ICLORA_PANEL_LAYOUT"), ("report", "STRING")], ours=True,
-                        title="Panel Concatenate (your reference + 1 slot)")
+                        title="Panel Concatenate (reference + slot)")
     g.link(reference, 0, concat_ref, "image_1", "IMAGE")
-    sampler_ref = sampler_node((1910, 780), REFERENCE_MODE, concat_ref,
+    sampler_ref = sampler_node((1520, 880), REFERENCE_MODE, concat_ref,
                                f"In-Context Sampler (with a reference: {REFERENCE_MODE})")
-    save_ref = g.node("SaveImage", (2270, 780), (190, 520), ["iclora/my-iclora-task-reference"], [])
+    save_ref = g.node("SaveImage", (2260, 520), (200, 400), ["iclora/my-iclora-task-reference"], [])
     g.link(sampler_ref, 0, save_ref, "images", "IMAGE")
-    g.group("4. Use the new LoRA on a fresh set: text-only, and with your reference", (1180, 0, 1300, 1330),
+    g.group("4. Use the new LoRA on a fresh set: text-only, and with your reference", (1180, 0, 1300, 1400),
             "#a1309b")
 
     g.node("MarkdownNote", (20, 550), (340, 850), [NOTE], [], title="How to train your own task")
