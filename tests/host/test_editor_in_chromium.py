@@ -274,7 +274,10 @@ def test_every_shipped_workflow_loads_with_its_widget_values_and_offers_its_mode
             for node in workflow["nodes"]:
                 shown = by_id[str(node["id"])]
                 assert shown["registered"], f"{path.name}: {node['type']} is missing"
-                assert shown["values"] == node["widgets_values"], (path.name, node["type"], shown["values"])
+                # Every saved value in its widget; a widget this host added since (0.33's Save LoRA `steps`) may
+                # follow, at its default, as the editor applies saved values by position.
+                saved = node["widgets_values"]
+                assert shown["values"][:len(saved)] == saved, (path.name, node["type"], shown["values"])
         session.browser.close()
     # The missing-models dialog asks the download URLs for their size; this test machine has no internet.
     editor.assert_clean(session, tolerated=("Error fetching file size: TypeError: Failed to fetch",))
