@@ -136,15 +136,15 @@ def build_training(cnr_id: str, version: str) -> dict:
         g.link(canvas, 1, node, "layout", "ICLORA_PANEL_LAYOUT")
         return node
 
-    sampler = sampler_node((1910, 80), "joint", concat, "In-Context Sampler (text-only: joint)")
+    sampler = sampler_node((1910, 110), "joint", concat, "In-Context Sampler (text-only: joint)")
     split = g.node("ICLoRA_PanelSplit", (1200, 1190), (300, 90), ["all", "", False], [("panels", "IMAGE")],
                    ours=True)
     g.link(sampler, 0, split, "image", "IMAGE")
     g.link(concat, 1, split, "layout", "ICLORA_PANEL_LAYOUT")
-    save = g.node("SaveImage", (2260, 80), (200, 400), ["iclora/my-iclora-task"], [])
+    save = g.node("SaveImage", (2260, 110), (200, 390), ["iclora/my-iclora-task"], [])
     g.link(split, 0, save, "images", "IMAGE")
 
-    reference = g.node("LoadImage", (1910, 650), (340, 360), [REFERENCE_IMAGE, "image"],
+    reference = g.node("LoadImage", (1910, 680), (340, 330), [REFERENCE_IMAGE, "image"],
                        [("IMAGE", "IMAGE"), ("MASK", "MASK")], title="Your reference (panel 1)")
     concat_ref = g.node("ICLoRA_PanelConcatenate", (1200, 640), (300, 520),
                         [1, "", "row", 0, 0, PANEL, PANEL, "crop", "color", "#808080", "color", 4.0, FLUX_SNAP],
@@ -153,7 +153,7 @@ def build_training(cnr_id: str, version: str) -> dict:
     g.link(reference, 0, concat_ref, "image_1", "IMAGE")
     sampler_ref = sampler_node((1520, 880), REFERENCE_MODE, concat_ref,
                                f"In-Context Sampler (with a reference: {REFERENCE_MODE})")
-    save_ref = g.node("SaveImage", (2260, 520), (200, 400), ["iclora/my-iclora-task-reference"], [])
+    save_ref = g.node("SaveImage", (2260, 580), (200, 390), ["iclora/my-iclora-task-reference"], [])
     g.link(sampler_ref, 0, save_ref, "images", "IMAGE")
     g.group("4. Use the new LoRA on a fresh set: text-only, and with your reference", (1180, 0, 1300, 1400),
             "#a1309b")
