@@ -221,9 +221,6 @@ class PatchVAE:
         return ((x + 1) / 2).clamp(0, 1).movedim(1, -1)
 
 
-WAN21_VAE = {"dim": 96, "z_dim": 16, "dim_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_scales": [],
-             "temperal_downsample": [False, True, True], "dropout": 0.0}
-"""ComfyUI's Wan 2.1 VAE config (comfy/sd.py hard-codes it: about 127 M parameters, a few seconds per CPU pass)."""
 
 
 def build_vae(fam: TinyFamily, seed: int = 4):
@@ -238,6 +235,8 @@ def build_vae(fam: TinyFamily, seed: int = 4):
 
     if fam.wan_vae:
         import comfy.ldm.wan.vae
+
+        from .tiny_models import WAN21_VAE
 
         return comfy.sd.VAE(sd=_randomise(comfy.ldm.wan.vae.WanVAE(**WAN21_VAE), seed))
 

@@ -1,8 +1,11 @@
-"""Tiny FLUX-architecture models, built at test time, loaded through ComfyUI's stock loaders.
+"""Tiny FLUX-architecture (and Qwen-Image) models, built at test time, loaded through ComfyUI's stock loaders.
 
 Real FLUX weights cannot be used in tests, and ComfyUI's detection hard-codes FLUX.1's sizes (hidden 3072, T5 width
 4096, CLIP width 768). `patch_loaders_for_tiny_models` makes detection read those sizes from tensor shapes when they
 are smaller, so `UNETLoader`, `DualCLIPLoader` and `VAELoader` run unchanged on files carrying the published names.
+The same holds for Qwen-Image (its DiT, and the Qwen2.5-VL text encoder through `CLIPLoader`, whose vision tower is
+made as small as its language model); its VAE is the real Wan 2.1 VAE shape with random weights (ComfyUI hard-codes
+that VAE's widths).
 `use_tiny_models` rewrites a graph to run on them (plain dict work, no torch: the batch runner's client side uses
 it too). Used by the host tests, the benchmarks, the test servers and `run_workflow.py --tiny-demo`. Nothing here is
 committed as weights; every file is written into a folder the caller chooses, at run time.
@@ -22,6 +25,9 @@ FLUX_FILL_FILE = "flux1-fill-dev.safetensors"
 CLIP_L_FILE = "clip_l.safetensors"
 T5_FILE = "t5xxl_fp16.safetensors"
 TAEF1_FILES = ("taef1_encoder.safetensors", "taef1_decoder.safetensors")
+QWEN_IMAGE_FILE = "qwen_image_fp8_e4m3fn.safetensors"
+QWEN_TEXT_FILE = "qwen_2.5_vl_7b_fp8_scaled.safetensors"
+QWEN_VAE_FILE = "qwen_image_vae.safetensors"
 
 # The tiny FLUX's sizes. Everything else in its config (theta, qkv_bias, out_channels, and fields a newer ComfyUI
 # adds, such as 0.33's txt_ids_dims) is what ComfyUI's own FLUX detection says for a checkpoint of these shapes:
@@ -36,6 +42,18 @@ TINY_CLIP_L = {
 }
 TINY_T5 = {"d_model": 32, "d_ff": 64, "d_kv": 16, "num_heads": 2, "num_layers": 1}
 CLIP_HEAD_DIM = 16  # CLIP has no tensor whose shape gives the head count: tiny CLIPs here use 16 per head
+TINY_QWEN_IMAGE = {"image_model": "qwen_image", "in_channels": 64, "num_layers": 1, "attention_head_dim": 32,
+                   "num_attention_heads": 2, "joint_attention_dim": 32, "axes_dims_rope": (4, 14, 14)}
+TINY_QWEN25 = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4,
+               "num_key_value_heads": 4}
+"""Qwen2.5-VL's head_dim (128) is fixed in ComfyUI's config, and 4 key/value heads (k_proj bias 512) is what its
+detection reads as the 7B model, so only widths and depth shrink."""
+QWEN25_HEAD_DIM = 128
+REAL_QWEN25_WIDTH = 3584
+TINY_VISION = {"hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "num_layers": 1}
+WAN21_VAE = {"dim": 96, "z_dim": 16, "dim_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_scales": [],
+             "temperal_downsample": [False, True, True], "dropout": 0.0}
+"""ComfyUI's Wan 2.1 VAE config (comfy/sd.py hard-codes it: about 127 M parameters, a few seconds per CPU pass)."""
 
 
 def _randomise(module, seed: int) -> dict:
@@ -79,9 +97,32 @@ def build_tiny_models(models_dir: Path) -> None:
     save_file(_randomise(encoders.clip_l.transformer, 2), str(models_dir / "text_encoders" / CLIP_L_FILE))
     save_file(_randomise(encoders.t5xxl.transformer, 3), str(models_dir / "text_encoders" / T5_FILE))
 
+    build_tiny_qwen_image(models_dir)
     taesd = comfy.taesd.taesd.TAESD(latent_channels=16)
     save_file(_randomise(taesd.taesd_encoder, 4), str(models_dir / "vae_approx" / TAEF1_FILES[0]))
     save_file(_randomise(taesd.taesd_decoder, 5), str(models_dir / "vae_approx" / TAEF1_FILES[1]))
+
+
+def build_tiny_qwen_image(models_dir: Path) -> None:
+    """Qwen-Image under its published names: the tiny DiT, the tiny Qwen2.5-VL text encoder, and the Wan 2.1 VAE
+    (random weights, stored in bf16: about 250 MB)."""
+    import comfy.ldm.wan.vae
+    import comfy.model_detection
+    import comfy.text_encoders.qwen_image
+    import torch
+    from safetensors.torch import save_file
+
+    patch_loaders_for_tiny_models()
+    model_config = comfy.model_detection.model_config_from_unet_config(dict(TINY_QWEN_IMAGE), {})
+    dit = model_config.get_model({}, "")
+    save_file(_randomise(dit.diffusion_model, 7), str(models_dir / "diffusion_models" / QWEN_IMAGE_FILE))
+
+    encoder = comfy.text_encoders.qwen_image.QwenImageTEModel(
+        model_options={"qwen25_7b_model_config": dict(TINY_QWEN25)})
+    save_file(_randomise(encoder.qwen25_7b.transformer, 8), str(models_dir / "text_encoders" / QWEN_TEXT_FILE))
+
+    vae = _randomise(comfy.ldm.wan.vae.WanVAE(**WAN21_VAE), 9)
+    save_file({k: v.to(torch.bfloat16) for k, v in vae.items()}, str(models_dir / "vae" / QWEN_VAE_FILE))
 
 
 def flux_skeleton(in_channels: int = 16, sizes: dict | None = None) -> dict:
@@ -121,7 +162,23 @@ def tiny_flux_config(skeleton: dict) -> dict:
     return config
 
 
+def _tiny_qwen_image_config(state_dict: dict, key_prefix: str, config: dict) -> dict:
+    text_width = state_dict[f"{key_prefix}txt_in.weight"].shape[1]
+    if text_width == REAL_QWEN25_WIDTH:
+        return config
+    head_dim = state_dict[f"{key_prefix}transformer_blocks.0.attn.norm_q.weight"].shape[0]
+    return {
+        **config,
+        "attention_head_dim": head_dim,
+        "num_attention_heads": state_dict[f"{key_prefix}img_in.weight"].shape[0] // head_dim,
+        "joint_attention_dim": text_width,
+        "axes_dims_rope": (head_dim // 8, head_dim * 7 // 16, head_dim * 7 // 16),  # Qwen-Image's 16/56/56 split
+    }
+
+
 def _tiny_flux_config(state_dict: dict, key_prefix: str, config: dict | None) -> dict | None:
+    if config and config.get("image_model") == "qwen_image":
+        return _tiny_qwen_image_config(state_dict, key_prefix, config)
     if not config or config.get("image_model") != "flux":
         return config
     hidden = state_dict[f"{key_prefix}img_in.weight"].shape[0]
@@ -162,6 +219,15 @@ def _tiny_text_encoder_options(state_dicts: list[dict], model_options: dict) -> 
             }
             options["clip_l_model_config"] = clip
             options["model_config"] = dict(clip)  # long_clipl rebuilds clip_l's config from this key
+        tokens = sd.get("model.embed_tokens.weight")
+        if tokens is not None and tokens.shape[1] != REAL_QWEN25_WIDTH and "model.layers.0.self_attn.k_proj.bias" in sd:
+            options["qwen25_7b_model_config"] = {
+                "hidden_size": tokens.shape[1],
+                "intermediate_size": sd["model.layers.0.mlp.gate_proj.weight"].shape[0],
+                "num_hidden_layers": _count(sd, "model.layers.{}.mlp.gate_proj.weight"),
+                "num_attention_heads": sd["model.layers.0.self_attn.q_proj.weight"].shape[0] // QWEN25_HEAD_DIM,
+                "num_key_value_heads": sd["model.layers.0.self_attn.k_proj.weight"].shape[0] // QWEN25_HEAD_DIM,
+            }
         shared = sd.get("shared.weight")
         if shared is not None and shared.shape[1] != 4096:
             heads = sd["encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"].shape[1]
@@ -201,6 +267,25 @@ def patch_loaders_for_tiny_models() -> None:
     detect_unet_config._tiny_aware = True
     comfy.model_detection.detect_unet_config = detect_unet_config
     comfy.sd.load_text_encoder_state_dicts = load_text_encoder_state_dicts
+    _shrink_vision_tower_of_tiny_text_encoders()
+
+
+def _shrink_vision_tower_of_tiny_text_encoders() -> None:
+    """Qwen2.5-VL's vision tower has fixed widths (1280 wide, 32 blocks: about 600 M parameters); a text encoder
+    whose language model is tiny gets a tiny tower instead, so the tiny file holds every key the loader expects."""
+    import comfy.text_encoders.qwen_vl
+
+    tower = comfy.text_encoders.qwen_vl.Qwen2VLVisionTransformer
+    init = tower.__init__
+    accepted = inspect.signature(init).parameters
+
+    @functools.wraps(init)
+    def tiny_aware_init(self, *args, **kwargs):
+        if kwargs.get("output_hidden_size", REAL_QWEN25_WIDTH) < 256:
+            kwargs.update({k: v for k, v in TINY_VISION.items() if k in accepted})
+        init(self, *args, **kwargs)
+
+    tower.__init__ = tiny_aware_init
 
 
 def install_tiny_models(models_dir: Path, lora_names: tuple[str, ...] | list[str] = ()) -> None:
@@ -238,15 +323,20 @@ def lora_names_in(prompt: dict) -> list[str]:
 
 
 def use_tiny_models(prompt: dict, panel_size: tuple[int, int] | None = None, steps: int | None = None) -> dict:
-    """Rewrite an API-format graph in place to load the tiny models: the tiny FLUX and encoders under their
-    published names, the tiny TAEF1 for the VAE, and optionally small panels and few steps to keep a CPU run
-    short. LoRA names are left alone (see `write_empty_loras`). Returns the prompt."""
+    """Rewrite an API-format graph in place to load the tiny models: the tiny FLUX (FLUX.1-dev, Fill and Kontext
+    alike) and encoders under their published names, the tiny TAEF1 for the FLUX VAE, the tiny Qwen-Image trio,
+    and optionally small panels and few steps to keep a CPU run short. LoRA names are left alone (see
+    `write_empty_loras`). Returns the prompt."""
     for node in prompt.values():
         inputs, kind = node["inputs"], node["class_type"]
+        qwen = "qwen" in str(inputs.get("unet_name", inputs.get("vae_name", inputs.get("clip_name", "")))).lower()
         if kind == "VAELoader":
-            inputs["vae_name"] = "taef1"
+            inputs["vae_name"] = QWEN_VAE_FILE if qwen else "taef1"
         elif kind == "UNETLoader":
-            inputs["unet_name"] = FLUX_FILL_FILE if "fill" in str(inputs.get("unet_name", "")) else FLUX_FILE
+            unet = str(inputs.get("unet_name", ""))
+            inputs["unet_name"] = QWEN_IMAGE_FILE if qwen else FLUX_FILL_FILE if "fill" in unet else FLUX_FILE
+        elif kind == "CLIPLoader" and inputs.get("type") == "qwen_image":
+            inputs["clip_name"] = QWEN_TEXT_FILE
         elif kind == "DualCLIPLoader":
             inputs["clip_name1"], inputs["clip_name2"] = CLIP_L_FILE, T5_FILE
         elif kind == "ICLoRA_PanelConcatenate" and panel_size is not None:

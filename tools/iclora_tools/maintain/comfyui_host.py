@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,9 +226,8 @@ class Host:
 def set_up(source: Path, dest: Path, manager: bool = False, python: str = sys.executable) -> Host:
     """Export, venv, torch trio, requirements, test requirements, playwright, optional Manager venv."""
     dest.mkdir(parents=True, exist_ok=True)
-    staging = dest / ".comfyui-export"
-    if staging.exists():
-        shutil.rmtree(staging)
+    staging = Path(tempfile.mkdtemp(prefix=".comfyui-export-", dir=dest))  # two setups into one dest never collide
+    staging.rmdir()
     skipped = export_source(source, staging)
     version = parse_version((staging / "comfyui_version.py").read_text())
     comfyui = dest / f"comfyui-{version}"
