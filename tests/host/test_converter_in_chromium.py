@@ -7,7 +7,8 @@ whole-canvas preview muted, a Reroute on the CLIP link, a PrimitiveNode driving 
 Prompt Builder wrapped in a subgraph by the editor itself (`convertToSubgraph`, its summary promoted to a widget of
 the subgraph node and edited there, then saved by the editor: the format the frontend writes). Each on the pinned
 frontend and the newest one tools/fetch_frontend.py has fetched. A group node (the older frontend's) is made by
-the pinned editor and compared there.
+the pinned editor and compared there; where the pinned editor makes none any more (1.49.6, ComfyUI 0.33), by
+frontend 1.27.10 served by the same ComfyUI, as users' saved group-node workflows were made.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from editor_session import (  # noqa: E402  (after the module-level skip)
     CHROMIUM,
     NO_NEWER_FRONTEND,
     EditorSession,
+    Frontend,
     get_json,
     matrix_frontends,
     placeholder_models,
 )
+from iclora_tools.maintain.fetch_frontend import cached_roots, frontend_version  # noqa: E402
 from iclora_tools.runner.workflow_api import to_api  # noqa: E402
 
 if not CHROMIUM:
@@ -202,36 +205,61 @@ GROUP_NODE = f"""async (types) => {{
 }}"""
 
 
+GROUP_NODE_FRONTEND = "1.27.10"
+"""A frontend that still makes group nodes (ComfyUI 0.3.64 pins it); later ones turned them into subgraphs."""
+
+
+def group_node_frontends() -> list:
+    """The pinned frontend first, then 1.27.10 from tools/fetch_frontend.py's cache where it is there."""
+    cached = [Frontend(frontend_version(root), root) for root in cached_roots()
+              if frontend_version(root) == GROUP_NODE_FRONTEND]
+    return [matrix_frontends()[0], *cached]
+
+
 def test_a_group_node_converts_as_the_pinned_editor_does(editor_servers):
     """Group nodes are the older frontend's (newer ones turn them into subgraphs on load, with new node ids): one is
-    made by frontend 1.27 itself from the model loaders and the prompt builder, its widget values are edited in
-    the saved file, and the runner's prompt of that file equals the editor's."""
-    frontend = matrix_frontends()[0]
-    served = editor_servers(frontend)
-    info = get_json(f"{served['url']}/object_info")
+    made by the editor itself from the model loaders and the prompt builder, its widget values are edited in the
+    saved file, and the runner's prompt of that file equals the editor's. The pinned editor makes it where it still
+    can; else frontend 1.27.10 (fetched with `tools/fetch_frontend.py --version 1.27.10`) served by this ComfyUI."""
     base = json.loads((WORKFLOWS[0].parent / f"{BASE}.json").read_text())
-    with placeholder_models(served, [base]), sync_api.sync_playwright() as playwright:
-        session = EditorSession(playwright, served["url"], 1600, 1000)
-        page = session.page
-        page.evaluate("async (data) => { await window.app.loadGraphData(data, true, true, null); }", base)
-        commands = page.evaluate("() => window.app.extensionManager.command.commands.map(c => c.id)")
-        if GROUP_COMMAND not in commands:
+    tried = []
+    for frontend in group_node_frontends():
+        served = editor_servers(frontend)
+        info = get_json(f"{served['url']}/object_info")
+        with placeholder_models(served, [base]), sync_api.sync_playwright() as playwright:
+            session = EditorSession(playwright, served["url"], 1600, 1000)
+            page = session.page
+            page.evaluate("async (data) => { await window.app.loadGraphData(data, true, true, null); }", base)
+            commands = page.evaluate("() => window.app.extensionManager.command.commands.map(c => c.id)")
+            if GROUP_COMMAND in commands:
+                answer, saved, output = make_group_node(page, base)
+                session.browser.close()
+                break
             session.browser.close()
-            pytest.skip(f"frontend {frontend.version} makes no group nodes any more (subgraphs replaced them)")
-        page.evaluate(GROUP_NODE, ["UNETLoader", "LoraLoaderModelOnly", "DualCLIPLoader", "ICLoRA_JointPromptBuilder"])
-        page.get_by_role("dialog", name="Create group node").locator("input").first.fill("Model block")
-        page.keyboard.press("Enter")
-        page.evaluate("async () => { await window.__grouped; }")
-        answer = page.evaluate("async () => JSON.parse(JSON.stringify((await window.app.graphToPrompt()).workflow))")
-        group = next(n for n in answer["nodes"] if n["type"] == "workflow>Model block")
-        values = group["widgets_values"]
-        values[values.index("film-storyboard.safetensors") + 1] = 0.5  # the LoRA's strength, on the group node
-        values[values.index(_node(base, "ICLoRA_JointPromptBuilder")["widgets_values"][1])] = "In a dark forest"
-        saved, output = editor_conversion(page, answer)
-        session.browser.close()
+            tried.append(frontend.version)
+    else:
+        pytest.fail(f"frontends {tried} make no group nodes any more (subgraphs replaced them): run "
+                    f"`python tools/fetch_frontend.py --version {GROUP_NODE_FRONTEND}` for one that does")
     expected = editor_prompt(output)
+    group = next(n for n in answer["nodes"] if n["type"] == "workflow>Model block")
     problems = differences(to_api(answer, info), expected) + differences(to_api(saved, info), expected)
     assert not problems, "\n".join(problems)
     inner = {node["class_type"]: node["inputs"] for key, node in expected.items() if key.startswith(f"{group['id']}:")}
     assert inner["LoraLoaderModelOnly"]["strength_model"] == 0.5
     assert inner["ICLoRA_JointPromptBuilder"]["summary"] == "In a dark forest"
+
+
+def make_group_node(page, base: dict) -> tuple[dict, dict, dict]:
+    """The editor groups the loaders and the prompt builder; two values are edited on the group node. Returns the
+    editor's workflow, the saved file and graphToPrompt's output."""
+    page.evaluate(GROUP_NODE, ["UNETLoader", "LoraLoaderModelOnly", "DualCLIPLoader", "ICLoRA_JointPromptBuilder"])
+    page.get_by_role("dialog", name="Create group node").locator("input").first.fill("Model block")
+    page.keyboard.press("Enter")
+    page.evaluate("async () => { await window.__grouped; }")
+    answer = page.evaluate("async () => JSON.parse(JSON.stringify((await window.app.graphToPrompt()).workflow))")
+    group = next(n for n in answer["nodes"] if n["type"] == "workflow>Model block")
+    values = group["widgets_values"]
+    values[values.index("film-storyboard.safetensors") + 1] = 0.5  # the LoRA's strength, on the group node
+    values[values.index(_node(base, "ICLoRA_JointPromptBuilder")["widgets_values"][1])] = "In a dark forest"
+    saved, output = editor_conversion(page, answer)
+    return answer, saved, output

@@ -134,6 +134,17 @@ def available_families() -> tuple[TinyFamily, ...]:
     return tuple(f for f in FAMILIES if not f.requires or hasattr(comfy.supported_models, f.requires))
 
 
+def families_in_source(comfyui) -> tuple[TinyFamily, ...]:
+    """The families a ComfyUI folder has, read from its `comfy/supported_models.py` without importing it, so a test
+    module can list them when it is collected (the same answer as `available_families`, which a test checks)."""
+    import ast
+    from pathlib import Path
+
+    source = (Path(comfyui) / "comfy" / "supported_models.py").read_text(encoding="utf-8")
+    classes = {node.name for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ClassDef)}
+    return tuple(f for f in FAMILIES if not f.requires or f.requires in classes)
+
+
 def family(name: str) -> TinyFamily:
     return next(f for f in FAMILIES if f.name == name)
 
