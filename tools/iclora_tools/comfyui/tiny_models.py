@@ -295,6 +295,8 @@ def install_tiny_models(models_dir: Path, lora_names: tuple[str, ...] | list[str
     patch_loaders_for_tiny_models()
     if not (models_dir / "vae_approx" / TAEF1_FILES[1]).exists():  # the last file build_tiny_models writes
         build_tiny_models(models_dir)
+    elif not (models_dir / "vae" / QWEN_VAE_FILE).exists():  # a folder made before the tiny Qwen-Image existed
+        build_tiny_qwen_image(models_dir)
     write_empty_loras(models_dir / "loras", [*shipped_lora_names(), *lora_names])
 
 
