@@ -80,7 +80,7 @@ class TrainSettings:
     lr: float = 3e-3
     seed: int = 0
     data_version: int = DATA_VERSION
-    objective: str = "joint"  # "joint", "with references" or "mixed" (the pack trainer's objectives)
+    objective: str = "joint"  # the pack trainer's objectives: "joint", "with references", "mixed", "reference tokens"
     global_modulation: bool = False  # FLUX.2's layout: one modulation for all blocks (needed for timestep 0)
     timestep_zero: bool = False  # "with references": reference tokens modulated at timestep 0 (OminiControl)
 
@@ -160,7 +160,11 @@ TASKS = (("recolour",), ("recolour", "negate"))  # 2-panel and 3-panel sets of t
 # The bases: the tiny FLUX trained with each of the pack trainer's objectives; where the host's Flux takes
 # `timestep_zero_index` (it needs FLUX.2's global modulation), the same with references at timestep 0 next to
 # references at the sample's timestep, both with global modulation so that only the modulation differs.
-BASES = (("joint", {}), ("with references", {"objective": "with references"}), ("mixed", {"objective": "mixed"}))
+BASES = (("joint", {}), ("with references", {"objective": "with references"}), ("mixed", {"objective": "mixed"}),
+         ("reference tokens", {"objective": "reference tokens"}))
+TOKENS_ROUTE = "ref tokens"
+"""The edit-model route (Reference Tokens): the reference as clean context tokens (ReferenceLatent), a canvas of the
+output slots alone, sampled in joint mode: one evaluation a step over the same number of tokens as the whole set."""
 T0_BASES = (("refs (global mod)", {"objective": "with references", "global_modulation": True}),
             ("refs t=0 (global mod)", {"objective": "with references", "global_modulation": True,
                                       "timestep_zero": True}))
@@ -290,19 +294,28 @@ def train(t: TrainSettings, maker: SetMaker, path: Path) -> float:
         sigma = torch.cat([torch.rand(half, generator=generator),
                            torch.sigmoid(torch.randn(t.batch - half, generator=generator))])
         noise = torch.randn(x0.shape, generator=generator)
-        with_references = t.objective == "with references" or (
-            t.objective == "mixed" and float(torch.rand(1, generator=objective_draws)) < 0.5)
-        keep = reference_cells(x0.shape) if with_references else None
-        xt = noisy_canvas(x0, noise, sigma, keep)
-        options = {}
-        if with_references and t.timestep_zero:
-            slices = reference_token_slices(1.0 - keep[0, 0], TOKEN)  # its mask: 1 = generate
-            options = {"wrappers": {"diffusion_model": {"t0": [reference_tokens_at_timestep_zero(slices)]}}}
         cond = maker.conditioning(rules[-1], t.batch)[0]
-        denoised = model.apply_model(xt, sigma, c_crossattn=cond[0], y=cond[1]["pooled_output"],
-                                     transformer_options=options)
-        loss = masked_velocity_loss(velocity_from_denoised(xt, denoised, sigma), velocity_target(x0, noise),
-                                    None if keep is None else 1.0 - keep)
+        if t.objective == "reference tokens":  # the reference as clean context tokens; only the outputs noised
+            width = SIDE * TOKEN
+            target, target_noise = x0[..., width:], noise[..., width:]
+            xt = noisy_canvas(target, target_noise, sigma, None)
+            denoised = model.apply_model(xt, sigma, c_crossattn=cond[0], y=cond[1]["pooled_output"],
+                                         ref_latents=[x0[..., :width]])
+            loss = masked_velocity_loss(velocity_from_denoised(xt, denoised, sigma),
+                                        velocity_target(target, target_noise), None)
+        else:
+            with_references = t.objective == "with references" or (
+                t.objective == "mixed" and float(torch.rand(1, generator=objective_draws)) < 0.5)
+            keep = reference_cells(x0.shape) if with_references else None
+            xt = noisy_canvas(x0, noise, sigma, keep)
+            options = {}
+            if with_references and t.timestep_zero:
+                slices = reference_token_slices(1.0 - keep[0, 0], TOKEN)  # its mask: 1 = generate
+                options = {"wrappers": {"diffusion_model": {"t0": [reference_tokens_at_timestep_zero(slices)]}}}
+            denoised = model.apply_model(xt, sigma, c_crossattn=cond[0], y=cond[1]["pooled_output"],
+                                         transformer_options=options)
+            loss = masked_velocity_loss(velocity_from_denoised(xt, denoised, sigma), velocity_target(x0, noise),
+                                        None if keep is None else 1.0 - keep)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -375,9 +388,11 @@ RUNS = (("joint", {}), ("masked", {}), ("consistent", {}), ("consistent", {"refi
         ("consistent", {"refine_fraction": 0.5}),
         ("consistent", {"refine_fraction": 0.5, "reference_guidance": 2.0}),
         ("harmonized", {"resample_count": 2}),
-        ("harmonized", {"resample_count": 3}), ("harmonized", {"resample_count": 4}), ("reference", {}))
+        ("harmonized", {"resample_count": 3}), ("harmonized", {"resample_count": 4}), ("reference", {}),
+        (TOKENS_ROUTE, {}))
 MODE_RUNS = (("joint", {}), ("masked", {}), ("consistent", {}), ("harmonized", {"resample_count": 3}),
-             ("reference", {}))  # every mode once, on the bases after the first (fill needs a Fill model)
+             ("reference", {}), (TOKENS_ROUTE, {}))  # every mode once on the bases after the first (fill needs a
+# Fill model), and the reference-token route
 T0_RUN = ("reference", {"reference_timestep_zero": True})  # on the bases with global modulation, where the host has it
 
 
@@ -397,6 +412,8 @@ def run_mode(patcher, maker: SetMaker, rules: tuple[str, ...], references: torch
     n = references.shape[0]
     width = SIDE * TOKEN
     doubled = torch.cat([references, references])  # two seeds per reference, for diversity
+    if mode == TOKENS_ROUTE:
+        return run_reference_tokens(patcher, maker, rules, doubled, steps, seed)
     latent = torch.cat([doubled] + [torch.zeros_like(doubled)] * len(rules), dim=-1)
     mask = torch.ones(1, 1, latent.shape[-2], latent.shape[-1])
     mask[..., :width] = 0.0
@@ -407,6 +424,26 @@ def run_mode(patcher, maker: SetMaker, rules: tuple[str, ...], references: torch
                            None if mode == "joint" else mask, settings)
     out = fmt.process_in(result.samples)
     rule, seam, diversity = score(maker, out, rules, None if mode == "joint" else doubled, n)
+    return Scores(rule, seam, diversity, result.evaluations), out
+
+
+def run_reference_tokens(patcher, maker: SetMaker, rules: tuple[str, ...], doubled: torch.Tensor, steps: int,
+                         seed: int) -> tuple[Scores, torch.Tensor]:
+    """The edit-model route: the conditioning carries the reference as `reference_latents` (what Reference Tokens
+    appends), the canvas holds only the output slots, sampled in joint mode through the pack's sampler; scored on
+    the whole set put back together (reference | outputs)."""
+    import comfy.latent_formats
+    from iclora_pack.nodes.host.sampler import SamplerSettings, make_noise, sample_latent
+
+    fmt = comfy.latent_formats.Flux()
+    latent = torch.cat([torch.zeros_like(doubled)] * len(rules), dim=-1)
+    noise = make_noise(latent, seed, 1)
+    cond = maker.conditioning(rules[-1])
+    cond = [[cond[0][0], {**cond[0][1], "reference_latents": [fmt.process_out(doubled)]}]]
+    settings = SamplerSettings(mode="joint", seed=seed, steps=steps, resample_fraction=1.0)
+    result = sample_latent(patcher, cond, cond, fmt.process_out(latent), noise, None, settings)
+    out = torch.cat([doubled, fmt.process_in(result.samples)], dim=-1)
+    rule, seam, diversity = score(maker, out, rules, doubled, doubled.shape[0] // 2)
     return Scores(rule, seam, diversity, result.evaluations), out
 
 
@@ -554,7 +591,7 @@ def evaluate(options, maker: SetMaker, bases, patchers: dict, t0: bool) -> None:
             table = results[(label, 1)]
             cost = table[("joint", ())].evaluations
             for (mode, extra), scores in table.items():
-                if label == "joint" or mode in ("joint", "reference"):
+                if label == "joint" or mode in ("joint", "reference", TOKENS_ROUTE):
                     name = setting_label(mode, dict(extra)).strip()
                     points.append((name if label == "joint" else f"{name} [{label}]",
                                    scores.evaluations / cost, scores.rule))
@@ -576,14 +613,17 @@ def summary(results: dict, bases) -> None:
             table = results[(label, n)]
             joint, ref = table[("joint", ())], table[("reference", ())]
             t0 = table.get(("reference", (("reference_timestep_zero", True),)))
-            rows = [("reference", ref)] + ([("reference t=0", t0)] if t0 else [])
+            tokens = table.get((TOKENS_ROUTE, ())) if label == "reference tokens" else None
+            rows = ([("reference", ref)] + ([("reference t=0", t0)] if t0 else [])
+                    + ([(TOKENS_ROUTE, tokens)] if tokens else []))
             for name, scores in rows:
                 ratio, today = scores.rule / joint.rule, scores.rule / TODAY_JOINT[n]
                 spread = scores.diversity / joint.diversity
                 met = [("ref", ratio <= 1.10 and scores.evaluations <= joint.evaluations),
                        ("joint", joint.rule <= TODAY_JOINT[n] * 1.005), ("div", abs(spread - 1) <= 0.05)]
                 marks = " ".join(f"{k} {'ok' if v else 'MISS'}" for k, v in met)
-                print(f"{label + ('' if name == 'reference' else ' t=0'):<22}{n + 1:>7}{joint.rule:>10.4f}"
+                suffix = {"reference": "", "reference t=0": " t=0"}.get(name, f" ({name})")
+                print(f"{label + suffix:<22}{n + 1:>7}{joint.rule:>10.4f}"
                       f"{scores.rule:>9.4f}{ratio:>10.2f}{today:>10.2f}"
                       f"{scores.evaluations / joint.evaluations:>7.2f}{spread:>14.3f}  {marks}")
 

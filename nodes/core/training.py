@@ -30,9 +30,14 @@ shift, the same curve FLUX sampling spaces its steps with (so training sees the 
 OBJECTIVE_JOINT = "joint"
 OBJECTIVE_REFERENCES = "with references"
 OBJECTIVE_MIXED = "mixed"
-OBJECTIVES = (OBJECTIVE_MIXED, OBJECTIVE_JOINT, OBJECTIVE_REFERENCES)
+OBJECTIVE_TOKENS = "reference tokens"
+OBJECTIVES = (OBJECTIVE_MIXED, OBJECTIVE_JOINT, OBJECTIVE_REFERENCES, OBJECTIVE_TOKENS)
 """`joint`: every panel noised, loss everywhere (the paper); `with references`: some panels stay clean and the loss
-is on the others; `mixed`: each step is one of the two, half and half."""
+is on the others; `mixed`: each step is one of the two, half and half; `reference tokens`: for edit models, the
+reference panels go in as clean context tokens (as Reference Tokens gives them) and a canvas of the other panels
+alone is noised and scored."""
+REFERENCE_OBJECTIVES = (OBJECTIVE_REFERENCES, OBJECTIVE_TOKENS)
+"""The objectives whose examples have reference panels."""
 
 REFERENCE_RULES = ("first", "any one", "all but one", "any k of n")
 """Which panels of a set may be references: panel 1; one panel drawn at random; every panel but one drawn at
@@ -210,7 +215,7 @@ class TrainingDraws:
             index = self._next_set()
             sigma = float(sample_sigmas(self.generator, 1, self.distribution, self.shift)[0])
             references = (tuple(reference_panels(self.panel_count, self.rule, self.generator))
-                          if objective == OBJECTIVE_REFERENCES else ())
+                          if objective in REFERENCE_OBJECTIVES else ())
             examples.append(ExampleDraw(index, sigma, references))
         return StepDraw(objective, tuple(examples))
 
@@ -230,6 +235,27 @@ def reference_masks(layout: PanelLayout, references: Sequence[int], latent_h: in
         raise ValueError("every panel is a reference: nothing is left to generate")
     loss_mask = panel_latent_mask(layout, outputs, latent_h, latent_w, scale)
     return 1.0 - loss_mask, loss_mask
+
+
+def split_for_reference_tokens(latent: torch.Tensor, layout: PanelLayout, references: Sequence[int],
+                               scale: int = 8) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """For objective `reference tokens`: the reference panels' latents (reading order), and the other panels
+    side by side on a canvas of their own (a row; a column for a column set), as Reference Tokens and Panel
+    Reassemble lay out the outputs-only canvas. `latent` is `[B, C, h, w]` of the whole set."""
+    check_layout_fits(layout, latent.shape[-2], latent.shape[-1], scale)
+    chosen = set(references)
+
+    def crop(panel) -> torch.Tensor:
+        box = panel.box
+        if box.x % scale or box.y % scale or box.w % scale or box.h % scale:
+            raise ValueError(f"panel {panel.number} does not sit on whole latent cells ({scale} px)")
+        return latent[..., box.y // scale:(box.y + box.h) // scale, box.x // scale:(box.x + box.w) // scale]
+
+    refs = [crop(p) for p in layout.panels if p.number in chosen]
+    outputs = [crop(p) for p in layout.panels if p.number not in chosen]
+    if not refs or not outputs:
+        raise ValueError("reference tokens need at least one reference and one panel to generate")
+    return refs, torch.cat(outputs, dim=-2 if layout.arrangement == "column" else -1)
 
 
 def dataset_layout(plan: DatasetPlan) -> PanelLayout:

@@ -35,6 +35,9 @@ from ..core.masks import slot_mask
 from ..core.training import (
     DISTRIBUTIONS,
     OBJECTIVE_JOINT,
+    OBJECTIVE_MIXED,
+    OBJECTIVE_REFERENCES,
+    OBJECTIVE_TOKENS,
     OBJECTIVES,
     REFERENCE_RULES,
     TRAINER_NODE,
@@ -45,9 +48,11 @@ from ..core.training import (
     masked_velocity_loss,
     noisy_canvas,
     reference_masks,
+    split_for_reference_tokens,
     velocity_from_denoised,
     velocity_target,
 )
+from .model_family import family_name, reads_reference_latents
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +270,8 @@ class InContextTrainSampler(comfy.samplers.Sampler):
     def example_loss(self, model_wrap, conds: list, latents: torch.Tensor, extra_args: dict, index: int,
                      sigma: float, references: tuple[int, ...]) -> torch.Tensor:
         clean = latents[index:index + 1].float()
+        if self.s.objective == OBJECTIVE_TOKENS:
+            return self.reference_tokens_loss(model_wrap, conds, clean, extra_args, index, sigma, references)
         noise = self.draws.noise(clean.shape).to(clean.device)
         keep, loss_mask = self._masks_for(references, clean.shape[-2], clean.shape[-1])
         noisy = noisy_canvas(clean, noise, sigma, keep)
@@ -280,6 +287,22 @@ class InContextTrainSampler(comfy.samplers.Sampler):
         prediction = velocity_from_denoised(noisy, denoised.float(), sigmas)
         return masked_velocity_loss(prediction, velocity_target(clean, noise),
                                     None if loss_mask is None else loss_mask.to(clean.device))
+
+    def reference_tokens_loss(self, model_wrap, conds: list, clean: torch.Tensor, extra_args: dict, index: int,
+                              sigma: float, references: tuple[int, ...]) -> torch.Tensor:
+        """The references as clean context tokens (`ref_latents`, what ReferenceLatent and Reference Tokens give the
+        model), the other panels alone on their canvas, noised and scored everywhere."""
+        refs, target = split_for_reference_tokens(clean, self.layout, references)
+        noise = self.draws.noise(target.shape).to(target.device)
+        noisy = noisy_canvas(target, noise, sigma, None)
+        entry = dict(conds[index])
+        entry["model_conds"] = {**entry["model_conds"], "ref_latents": comfy.conds.CONDList(refs)}
+        model_wrap.conds = {"positive": [entry]}
+        sigmas = torch.tensor([sigma], device=target.device)
+        with torch.autocast(noisy.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            denoised = model_wrap(noisy, sigmas, **extra_args)
+        prediction = velocity_from_denoised(noisy, denoised.float(), sigmas)
+        return masked_velocity_loss(prediction, velocity_target(target, noise), None)
 
     def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
                disable_pbar=False):
@@ -365,6 +388,15 @@ def check_inputs(*, model, latents, positive, layout, vae, s: TrainerSettings) -
             raise PanelInputError(TRAINER_NODE, "objective", f"objective '{s.objective}' keeps some panels as "
                                   "references, but every set is one panel (a flat folder of whole canvases)",
                                   "Use set folders with one image per panel, or objective 'joint'.")
+        if s.objective == OBJECTIVE_TOKENS and is_fill_model(model):
+            raise PanelInputError(TRAINER_NODE, "objective", "a FLUX Fill model takes references in its Fill "
+                                  "channels, not as reference tokens", "Use objective 'with references' with a Fill "
+                                  "model; 'reference tokens' is for edit models (FLUX.1 Kontext, Qwen-Image-Edit).")
+        if s.objective == OBJECTIVE_TOKENS and not reads_reference_latents(model):
+            raise PanelInputError(TRAINER_NODE, "objective", f"{family_name(model)} does not read reference tokens "
+                                  "(ReferenceLatent): it would learn without seeing the references",
+                                  "Use an edit model (FLUX.1 Kontext, Qwen-Image-Edit, OmniGen2, FLUX.2), or "
+                                  "objective 'with references' to keep references on the canvas.")
         if is_fill_model(model) and vae is None:
             raise PanelInputError(TRAINER_NODE, "vae", "a FLUX Fill model takes the references through its Fill "
                                   "conditioning, which needs the VAE to encode the greyed-out panels",
@@ -402,7 +434,7 @@ def train_in_context_lora(*, model, latents, positive, layout: PanelLayout | Non
     lora_dtype = node_helpers.string_to_torch_dtype(s.lora_dtype)
     existing, existing_steps = load_existing_lora(s.existing_lora)
     fill = None
-    if s.objective != OBJECTIVE_JOINT and is_fill_model(model):
+    if s.objective in (OBJECTIVE_REFERENCES, OBJECTIVE_MIXED) and is_fill_model(model):
         with torch.no_grad():
             grey = vae.encode(torch.full((1, layout.canvas_h, layout.canvas_w, 3), 0.5))
         fill = FillReferences(samples.float(), grey.float().cpu(), layout)

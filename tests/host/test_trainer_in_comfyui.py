@@ -209,6 +209,72 @@ def test_with_references_the_loss_ignores_what_the_model_predicts_for_reference_
     assert joint_draws.step(1).examples[0].references == ()
 
 
+def test_reference_tokens_give_the_model_the_clean_references_and_score_the_outputs_only_canvas(comfy, sets):
+    """Objective `reference tokens`: the model sees the reference panel's clean latent as `ref_latents` (what
+    ReferenceLatent and Reference Tokens give it) and a canvas of the other panels alone; the loss is on all of it."""
+    from iclora_pack.nodes.core.layout import build_layout
+    from iclora_pack.nodes.core.training import TrainingDraws
+    from iclora_pack.nodes.host.trainer import InContextTrainSampler, TrainerSettings
+
+    layout = build_layout(["input"] * 3, PANEL, PANEL, "row")
+    latents = torch.randn(1, 16, 4, 12)
+    seen = {}
+
+    class Wrap:  # ComfyUI's guider as the loop calls it: returns the clean prediction
+        inner_model = None
+
+        def __call__(self, x, sigma, **kwargs):
+            seen["x"] = x.shape
+            seen["refs"] = self.conds["positive"][0]["model_conds"]["ref_latents"].cond
+            return 0.3 * x
+
+    settings = TrainerSettings(objective="reference tokens", references="first")
+    draws = TrainingDraws(0, 1, 3, settings.objective, settings.references, settings.timesteps)
+    loop = InContextTrainSampler(settings, None, draws, layout, torch.float32, lambda *a: None)
+    step = draws.step(1).examples[0]
+    loss = loop.example_loss(Wrap(), [{"model_conds": {}}], latents, {}, 0, step.sigma, step.references)
+    assert torch.isfinite(loss) and step.references == (1,)
+    assert seen["x"] == (1, 16, 4, 8)  # panels 2 and 3 side by side
+    assert len(seen["refs"]) == 1 and torch.equal(seen["refs"][0], latents[..., :4])  # panel 1, clean
+
+
+def tokens_sampling_graph(lora: str | None) -> dict:
+    """The edit-model route on a fresh 2-panel set: Reference Tokens -> In-Context Sampler (joint) -> Panel
+    Reassemble, as the shipped FLUX.1 Kontext workflow wires it (the tiny FLUX stands in for Kontext)."""
+    graph = sampling_graph(lora, mode="joint")
+    model = ["30", 0] if lora else ["11", 0]
+    graph["36"] = {"class_type": "ICLoRA_ReferenceTokens", "inputs": {
+        "positive": ["32", 0], "negative": ["33", 0], "vae": ["10", 0], "canvas": ["31", 0], "layout": ["31", 1],
+        "model": model}}
+    sampler = graph["34"]["inputs"]
+    sampler.update({"positive": ["36", 0], "negative": ["36", 1], "image": ["36", 2]})
+    del sampler["layout"]
+    graph["37"] = {"class_type": "ICLoRA_PanelReassemble", "inputs": {"generated": ["34", 0], "canvas": ["31", 0],
+                                                                       "layout": ["31", 1]}}
+    graph["35"]["inputs"]["images"] = ["37", 0]
+    return graph
+
+
+def test_a_lora_trained_for_reference_tokens_acts_in_the_reference_tokens_route(comfy, sets):
+    from PIL import Image
+
+    trained = train(comfy, "iclora_trainer_tokens", objective="reference tokens", steps=8)
+    assert len(trained["loss"]) == 8 and all(math.isfinite(v) for v in trained["loss"])
+    Image.new("RGB", (PANEL, PANEL), (230, 190, 40)).save(comfy.input_dir / "trainer-reference.png")
+    name = "iclora_trainer_tokens.safetensors"
+    shutil.copy(trained["file"], comfy.models_dir / "loras" / name)
+    logged = len(comfy.logs.messages)
+    with_lora, _ = comfy.run(tokens_sampling_graph(name))
+    assert with_lora.success, with_lora.status_messages
+    assert not [m for m in comfy.logs.messages[logged:] if "lora key not loaded" in m]
+    without, _ = comfy.run(tokens_sampling_graph(None))
+    assert without.success, without.status_messages
+    whole_with, whole_without = outputs_of(with_lora, "37")[0], outputs_of(without, "37")[0]
+    assert whole_with.shape == (1, PANEL, 2 * PANEL, 3)
+    assert torch.equal(whole_with[:, :, :PANEL], whole_without[:, :, :PANEL])  # the reference, exact
+    assert (whole_with[:, :, PANEL:] - whole_without[:, :, PANEL:]).abs().mean() > 1e-3  # the LoRA acts
+
+
 # ---------------------------------------------------------------------------------------------- gradients
 
 
@@ -375,6 +441,10 @@ def test_bad_inputs_fail_with_messages_that_name_the_input_and_the_fix(comfy, se
     del fill_without_vae["20"]["inputs"]["vae"]
     assert "(input 'vae')" in comfy.run_expecting_error(fill_without_vae)
 
+    fill_tokens = training_graph(comfy, "iclora_bad", unet=FILL_UNET, steps=1, objective="reference tokens")
+    message = comfy.run_expecting_error(fill_tokens)
+    assert "not as reference tokens (input 'objective')" in message and "'with references'" in message
+
 
 def test_a_model_that_is_not_a_flow_model_is_refused(comfy, sets):
     from comfy import model_sampling
@@ -390,3 +460,16 @@ def test_a_model_that_is_not_a_flow_model_is_refused(comfy, sets):
     with pytest.raises(PanelInputError, match=r"not a flow-matching model .* \(input 'model'\)"):
         train_in_context_lora(model=model, latents={"samples": torch.zeros(1, 16, 4, 8)}, positive=[[None, {}]],
                               settings=TrainerSettings(objective="joint", steps=1))
+
+
+def test_reference_tokens_on_a_model_that_ignores_them_is_refused(comfy):
+    from iclora_pack.nodes.core.errors import PanelInputError
+    from iclora_pack.nodes.core.layout import build_layout
+    from iclora_pack.nodes.host.trainer import TrainerSettings, train_in_context_lora
+    from iclora_tools.comfyui import tiny_families
+
+    model = tiny_families.build_model(tiny_families.family("SD3.5"))
+    layout = build_layout(["input"] * 2, 32, 32, "row")
+    with pytest.raises(PanelInputError, match=r"does not read reference tokens .*\(input 'objective'\)"):
+        train_in_context_lora(model=model, latents={"samples": torch.zeros(1, 16, 4, 8)}, positive=[[None, {}]],
+                              layout=layout, settings=TrainerSettings(objective="reference tokens", steps=1))

@@ -167,3 +167,47 @@ def test_draws_are_reproducible_cover_every_set_each_epoch_and_mix_half_and_half
     assert all(joint.step(2).objective == "joint" for _ in range(10))
     with pytest.raises(ValueError, match="objective"):
         TrainingDraws(0, 2, 2, "both", "first", "uniform")
+
+
+@pytest.mark.parametrize("arrangement", ["row", "column", "grid"])
+def test_reference_tokens_split_takes_the_references_out_and_lays_the_outputs_out_as_reference_tokens_does(
+        arrangement):
+    """Objective `reference tokens`: panel latents cropped by the layout boxes; the outputs side by side in reading
+    order (a column for a column set), the same canvas Reference Tokens makes from the whole set."""
+    from iclora_pack.nodes.core.layout import ROLE_INPUT, ROLE_OUTPUT
+    from iclora_pack.nodes.core.reference_tokens import generation_layout
+    from iclora_pack.nodes.core.training import split_for_reference_tokens
+
+    whole = build_layout(["input"] * 4, 32, 16, arrangement, 2 if arrangement == "grid" else 0,
+                         2 if arrangement == "grid" else 0)
+    latent = torch.arange(whole.canvas_h // 8 * whole.canvas_w // 8, dtype=torch.float32).reshape(
+        1, 1, whole.canvas_h // 8, whole.canvas_w // 8).repeat(1, 2, 1, 1)
+    refs, target = split_for_reference_tokens(latent, whole, (3, 1))
+
+    def cells(number):
+        box = whole.panels[number - 1].box
+        return latent[..., box.y // 8:(box.y + box.h) // 8, box.x // 8:(box.x + box.w) // 8]
+
+    assert [r.tolist() for r in refs] == [cells(1).tolist(), cells(3).tolist()]  # reading order
+    roles = [ROLE_INPUT if n in (1, 3) else ROLE_OUTPUT for n in (1, 2, 3, 4)]
+    generated = generation_layout(build_layout(roles, 32, 16, arrangement, 2 if arrangement == "grid" else 0,
+                                               2 if arrangement == "grid" else 0))
+    assert (target.shape[-1] * 8, target.shape[-2] * 8) == (generated.canvas_w, generated.canvas_h)
+    for source, place in zip((2, 4), generated.panels):
+        box = place.box
+        assert torch.equal(target[..., box.y // 8:(box.y + box.h) // 8, box.x // 8:(box.x + box.w) // 8],
+                           cells(source))
+    with pytest.raises(ValueError, match="at least one reference"):
+        split_for_reference_tokens(latent, whole, (1, 2, 3, 4))
+
+
+def test_reference_tokens_objective_draws_references_like_with_references():
+    from iclora_pack.nodes.core.training import OBJECTIVE_TOKENS
+
+    tokens = TrainingDraws(5, 4, 3, OBJECTIVE_TOKENS, "first", "uniform")
+    refs = TrainingDraws(5, 4, 3, "with references", "first", "uniform")
+    for _ in range(6):
+        a, b = tokens.step(2), refs.step(2)
+        assert [(e.index, e.sigma, e.references) for e in a.examples] == \
+            [(e.index, e.sigma, e.references) for e in b.examples]
+        assert all(e.references == (1,) for e in a.examples)
