@@ -63,7 +63,7 @@ LoraLoaderModelOnly in any workflow of this pack. Queuing again retrains only if
 changed."""
 
 
-# The whole graph (2480 x 1400 canvas units) in a 1600 x 1000 window at the lowest zoom that still draws node
+# The whole graph (2480 x 1445 canvas units) in a 1600 x 1000 window at the lowest zoom that still draws node
 # contents (0.6): it is wider than the task workflows.
 VIEW = (0.6, (90, 85))
 
@@ -109,23 +109,29 @@ def build_training(cnr_id: str, version: str) -> dict:
     g.link(train, 2, loss, "loss", "LOSS_MAP")
     g.group("3. Train", (780, 0, 380, 1230), "#3f8a5a")
 
+    # Group 4 in four columns, spaced for Nodes 2.0, which draws nodes taller than their saved size (a sampler
+    # about 600 units with its title, a Panel Concatenate about 640, Load Image about 350, Panel Split 200):
+    # the two Panel Concatenates; the prompt builder over the reference sampler; the reference image over the
+    # text-only sampler; Panel Split over the two Save Image nodes. Only x < ~1980 is free below y ~1010
+    # (1.27.10's minimap), and title tops at x > ~1970 need y >= 65 (1.49.6's action bar); the reference image
+    # goes above the sampler as Load Image keeps its ~345 in the classic canvas too.
     concat = g.node("ICLoRA_PanelConcatenate", (1200, 80), (300, 520),
                     [2, "", "row", 0, 0, PANEL, PANEL, "crop", "color", "#808080", "color", 4.0, FLUX_SNAP],
                     [("canvas", "IMAGE"), ("layout", "ICLORA_PANEL_LAYOUT"), ("report", "STRING")], ours=True,
                     title="Panel Concatenate (text-only)")
     texts = ["the first panel of the new set", "the second panel, continuing the first"] + [""] * 6
-    builder = g.node("ICLoRA_JointPromptBuilder", (1520, 80), (370, 700),
+    builder = g.node("ICLoRA_JointPromptBuilder", (1520, 80), (360, 680),
                      ["custom", "shows a new example of my task", *texts, "", 3.5, "[MY-TASK]",
                       "This {count}-panel image", "geometry", "preset"],
                      [("prompt", "STRING"), ("conditioning", "CONDITIONING"), ("panel_texts", "STRING"),
                       ("warnings", "STRING")], ours=True)
     g.link(concat, 1, builder, "layout", "ICLORA_PANEL_LAYOUT")
     g.link(clip, 0, builder, "clip", "CLIP")
-    zero = g.node("ConditioningZeroOut", (1520, 820), (370, 30), [], [("CONDITIONING", "CONDITIONING")])
+    zero = g.node("ConditioningZeroOut", (1520, 795), (360, 30), [], [("CONDITIONING", "CONDITIONING")])
     g.link(builder, 1, zero, "conditioning", "CONDITIONING")
 
-    def sampler_node(pos, mode: str, canvas: dict, title: str) -> dict:
-        node = g.node("ICLoRA_InContextSampler", pos, (340, 520),
+    def sampler_node(pos, width: int, mode: str, canvas: dict, title: str) -> dict:
+        node = g.node("ICLoRA_InContextSampler", pos, (width, 520),
                       [mode, 0, "randomize", 20, 1.0, "euler", "simple", 1.0, 3, 1.0, 1.0, 0, True, 0, 1],
                       [("image", "IMAGE"), ("latent", "LATENT"), ("report", "STRING")], ours=True, title=title)
         g.link(train, 0, node, "model", "MODEL")
@@ -136,26 +142,26 @@ def build_training(cnr_id: str, version: str) -> dict:
         g.link(canvas, 1, node, "layout", "ICLORA_PANEL_LAYOUT")
         return node
 
-    sampler = sampler_node((1910, 110), "joint", concat, "In-Context Sampler (text-only: joint)")
-    split = g.node("ICLoRA_PanelSplit", (1200, 1190), (300, 90), ["all", "", False], [("panels", "IMAGE")],
+    sampler = sampler_node((1900, 472), 340, "joint", concat, "In-Context Sampler (text-only: joint)")
+    split = g.node("ICLoRA_PanelSplit", (2255, 110), (200, 90), ["all", "", False], [("panels", "IMAGE")],
                    ours=True)
     g.link(sampler, 0, split, "image", "IMAGE")
     g.link(concat, 1, split, "layout", "ICLORA_PANEL_LAYOUT")
-    save = g.node("SaveImage", (2260, 110), (200, 390), ["iclora/my-iclora-task"], [])
+    save = g.node("SaveImage", (2255, 320), (200, 300), ["iclora/my-iclora-task"], [])
     g.link(split, 0, save, "images", "IMAGE")
 
-    reference = g.node("LoadImage", (1910, 680), (340, 330), [REFERENCE_IMAGE, "image"],
+    reference = g.node("LoadImage", (1900, 110), (340, 320), [REFERENCE_IMAGE, "image"],
                        [("IMAGE", "IMAGE"), ("MASK", "MASK")], title="Your reference (panel 1)")
-    concat_ref = g.node("ICLoRA_PanelConcatenate", (1200, 640), (300, 520),
+    concat_ref = g.node("ICLoRA_PanelConcatenate", (1200, 750), (300, 520),
                         [1, "", "row", 0, 0, PANEL, PANEL, "crop", "color", "#808080", "color", 4.0, FLUX_SNAP],
                         [("canvas", "IMAGE"), ("layout", "ICLORA_PANEL_LAYOUT"), ("report", "STRING")], ours=True,
                         title="Panel Concatenate (reference + slot)")
     g.link(reference, 0, concat_ref, "image_1", "IMAGE")
-    sampler_ref = sampler_node((1520, 880), REFERENCE_MODE, concat_ref,
+    sampler_ref = sampler_node((1520, 862), 360, REFERENCE_MODE, concat_ref,
                                f"In-Context Sampler (with a reference: {REFERENCE_MODE})")
-    save_ref = g.node("SaveImage", (2260, 580), (200, 390), ["iclora/my-iclora-task-reference"], [])
+    save_ref = g.node("SaveImage", (2255, 670), (200, 300), ["iclora/my-iclora-task-reference"], [])
     g.link(sampler_ref, 0, save_ref, "images", "IMAGE")
-    g.group("4. Use the new LoRA on a fresh set: text-only, and with your reference", (1180, 0, 1300, 1400),
+    g.group("4. Use the new LoRA on a fresh set: text-only, and with your reference", (1180, 0, 1300, 1445),
             "#a1309b")
 
     g.node("MarkdownNote", (20, 550), (340, 850), [NOTE], [], title="How to train your own task")
