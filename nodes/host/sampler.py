@@ -338,9 +338,10 @@ def sample_latent(model, positive, negative, latent: torch.Tensor, noise: torch.
 
 def _with_reference_timestep_zero(model, latent_mask: torch.Tensor):
     if not has_reference_timestep_zero(model):
-        raise PanelInputError(SAMPLER_NODE, "model", "reference tokens at timestep 0 need a Flux model with global "
-                              "modulation (FLUX.2) on a ComfyUI whose Flux takes timestep_zero_index (0.33 or newer)",
-                              "Sample reference mode with the same timestep for every token (the default).")
+        raise PanelInputError(SAMPLER_NODE, "references_at_timestep_zero", "reference tokens at timestep 0 need a "
+                              "Flux model with global modulation (FLUX.2) on a ComfyUI whose Flux takes "
+                              "timestep_zero_index (0.33 or newer)",
+                              "Turn references_at_timestep_zero off: every token at the sample's timestep.")
     kept_everywhere = latent_mask[:, 0].amax(0)  # a token is a reference only where every canvas keeps it
     slices = reference_token_slices(kept_everywhere, model.model.diffusion_model.patch_size)
     model = model.clone()
@@ -423,6 +424,10 @@ def _check_settings(*, settings: SamplerSettings, image: torch.Tensor, mask: tor
             raise PanelInputError(SAMPLER_NODE, name, f"'{value}' is not available", "Pick one from the list.")
     if s.steps < 1:
         raise PanelInputError(SAMPLER_NODE, "steps", f"{s.steps} steps cannot sample anything", "Use 1 or more.")
+    if s.reference_timestep_zero and s.mode != "reference":
+        raise PanelInputError(SAMPLER_NODE, "references_at_timestep_zero", f"mode '{s.mode}' keeps no clean "
+                              "reference tokens to modulate at timestep 0", "Use mode 'reference', or turn "
+                              "references_at_timestep_zero off.")
     if s.mode == "harmonized" and s.resample_count < 1:
         raise PanelInputError(SAMPLER_NODE, "resample_count",
                               f"resample_count is {s.resample_count}; it must be at least 1",

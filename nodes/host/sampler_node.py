@@ -81,6 +81,9 @@ class InContextSampler(io.ComfyNode):
                 PanelLayoutSocket.Input("layout", optional=True,
                                         tooltip="From Panel Concatenate: checks the canvas size and gives the "
                                                 "output slots when no mask is connected."),
+                io.Boolean.Input("references_at_timestep_zero", default=False, optional=True,
+                                 tooltip="Reference mode on FLUX.2-style models (ComfyUI 0.33+): the references "
+                                         "modulated at timestep 0, for a LoRA trained that way."),
             ],
             outputs=[
                 io.Image.Output("decoded", display_name="image", tooltip="The decoded canvas (batch_size x canvas "
@@ -94,12 +97,12 @@ class InContextSampler(io.ComfyNode):
     @classmethod
     def execute(cls, model, positive, negative, vae, image, mode, seed, steps, cfg, sampler_name, scheduler,
                 denoise, resample_count, resample_fraction, reference_strength, seam_feather, paste_references,
-                paste_blend, batch_size, mask=None, layout=None) -> io.NodeOutput:
+                paste_blend, batch_size, mask=None, layout=None, references_at_timestep_zero=False) -> io.NodeOutput:
         settings = SamplerSettings(
             mode=mode, seed=seed, steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler,
             denoise=denoise, resample_count=resample_count, resample_fraction=resample_fraction,
             reference_strength=reference_strength, seam_feather=seam_feather, paste_references=paste_references,
-            paste_blend=paste_blend, batch_size=batch_size)
+            paste_blend=paste_blend, batch_size=batch_size, reference_timestep_zero=references_at_timestep_zero)
         result = run_in_context_sampler(model=model, positive=positive, negative=negative, vae=vae, image=image,
                                         mask=mask, layout=layout, settings=settings)
         log.info("%s: %s", SAMPLER_NODE, result.report)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import comfy.conds
 import comfy.model_management
 import comfy.model_sampling
+import comfy.patcher_extension
 import comfy.samplers
 import comfy.sd
 import comfy.utils
@@ -32,6 +33,7 @@ from comfy.weight_adapter import adapter_maps, adapters
 from ..core.errors import PanelInputError, kind_of
 from ..core.layout import PanelLayout
 from ..core.masks import slot_mask
+from ..core.sampling_math import reference_token_slices
 from ..core.training import (
     DISTRIBUTIONS,
     OBJECTIVE_JOINT,
@@ -52,7 +54,8 @@ from ..core.training import (
     velocity_from_denoised,
     velocity_target,
 )
-from .model_family import family_name, reads_reference_latents
+from .model_family import family_name, latent_downscale, patch_size, reads_reference_latents
+from .sampler import has_reference_timestep_zero, reference_tokens_at_timestep_zero
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +229,9 @@ class TrainerSettings:
     algorithm: str = "LoRA"
     gradient_checkpointing: bool = True
     existing_lora: str = NO_LORA
+    references_at_timestep_zero: bool = False
+    """Clean reference panels modulated at timestep 0 (OminiControl's recipe): FLUX.2-style models (global
+    modulation) on a ComfyUI whose Flux takes timestep_zero_index; sample with the same setting."""
 
 
 class FillReferences:
@@ -251,7 +257,9 @@ class InContextTrainSampler(comfy.samplers.Sampler):
     """Takes the place of a sampler in ComfyUI's guider: `sample` is the whole training loop."""
 
     def __init__(self, settings: TrainerSettings, optimizer, draws: TrainingDraws, layout: PanelLayout | None,
-                 dtype: torch.dtype, on_step: Callable[[int, float], None], fill: FillReferences | None = None):
+                 dtype: torch.dtype, on_step: Callable[[int, float], None], fill: FillReferences | None = None,
+                 scale: int = 8, patch: int = 2):
+        self.scale, self.patch = scale, patch  # pixels per latent cell, latent cells per token side
         self.s = settings
         self.optimizer = optimizer
         self.draws = draws
@@ -264,7 +272,7 @@ class InContextTrainSampler(comfy.samplers.Sampler):
 
     def _masks_for(self, references: tuple[int, ...], h: int, w: int):
         if references not in self._masks:
-            self._masks[references] = reference_masks(self.layout, references, h, w)
+            self._masks[references] = reference_masks(self.layout, references, h, w, self.scale)
         return self._masks[references]
 
     def example_loss(self, model_wrap, conds: list, latents: torch.Tensor, extra_args: dict, index: int,
@@ -282,17 +290,32 @@ class InContextTrainSampler(comfy.samplers.Sampler):
                 model_wrap.inner_model, index, references, keep, noisy)}
         model_wrap.conds = {"positive": [entry]}
         sigmas = torch.tensor([sigma], device=clean.device)
+        if references and self.s.references_at_timestep_zero:
+            extra_args = self._with_references_at_timestep_zero(extra_args, keep)
         with torch.autocast(noisy.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             denoised = model_wrap(noisy, sigmas, **extra_args)
         prediction = velocity_from_denoised(noisy, denoised.float(), sigmas)
         return masked_velocity_loss(prediction, velocity_target(clean, noise),
                                     None if loss_mask is None else loss_mask.to(clean.device))
 
+    def _with_references_at_timestep_zero(self, extra_args: dict, keep: torch.Tensor) -> dict:
+        """The same DIFFUSION_MODEL wrapper the sampler's reference mode adds for timestep 0, for this example's
+        reference tokens."""
+        slices = reference_token_slices(1.0 - keep[0, 0], self.patch)  # its mask: 1 = generated
+        options = dict(extra_args.get("model_options", {}))
+        transformer = dict(options.get("transformer_options", {}))
+        wrappers = dict(transformer.get("wrappers", {}))
+        kind = comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL
+        wrappers[kind] = {**wrappers.get(kind, {}), "iclora_reference_t0": [reference_tokens_at_timestep_zero(slices)]}
+        transformer["wrappers"] = wrappers
+        options["transformer_options"] = transformer
+        return {**extra_args, "model_options": options}
+
     def reference_tokens_loss(self, model_wrap, conds: list, clean: torch.Tensor, extra_args: dict, index: int,
                               sigma: float, references: tuple[int, ...]) -> torch.Tensor:
         """The references as clean context tokens (`ref_latents`, what ReferenceLatent and Reference Tokens give the
         model), the other panels alone on their canvas, noised and scored everywhere."""
-        refs, target = split_for_reference_tokens(clean, self.layout, references)
+        refs, target = split_for_reference_tokens(clean, self.layout, references, self.scale)
         noise = self.draws.noise(target.shape).to(target.device)
         noisy = noisy_canvas(target, noise, sigma, None)
         entry = dict(conds[index])
@@ -380,7 +403,7 @@ def check_inputs(*, model, latents, positive, layout, vae, s: TrainerSettings) -
             raise PanelInputError(TRAINER_NODE, "layout", f"got {kind_of(layout)} instead of a panel layout",
                                   "Connect Panel Set Dataset's panel_layout output.")
         try:
-            check_layout_fits(layout, samples.shape[-2], samples.shape[-1])
+            check_layout_fits(layout, samples.shape[-2], samples.shape[-1], latent_downscale(model))
         except ValueError as error:
             raise PanelInputError(TRAINER_NODE, "layout", f"{error}: it belongs to another canvas",
                                   "Connect the layout of the Panel Set Dataset that made these latents.") from None
@@ -397,6 +420,14 @@ def check_inputs(*, model, latents, positive, layout, vae, s: TrainerSettings) -
                                   "(ReferenceLatent): it would learn without seeing the references",
                                   "Use an edit model (FLUX.1 Kontext, Qwen-Image-Edit, OmniGen2, FLUX.2), or "
                                   "objective 'with references' to keep references on the canvas.")
+        if s.references_at_timestep_zero and not has_reference_timestep_zero(model):
+            raise PanelInputError(TRAINER_NODE, "references_at_timestep_zero", "references at timestep 0 need a Flux "
+                                  "model with global modulation (FLUX.2) on a ComfyUI whose Flux takes "
+                                  "timestep_zero_index (0.33 or newer)", "Turn references_at_timestep_zero off.")
+        if s.references_at_timestep_zero and s.objective == OBJECTIVE_TOKENS:
+            raise PanelInputError(TRAINER_NODE, "references_at_timestep_zero", "reference tokens are given as "
+                                  "context, not on the canvas: there is nothing to modulate at timestep 0",
+                                  "Turn references_at_timestep_zero off, or use objective 'with references'.")
         if is_fill_model(model) and vae is None:
             raise PanelInputError(TRAINER_NODE, "vae", "a FLUX Fill model takes the references through its Fill "
                                   "conditioning, which needs the VAE to encode the greyed-out panels",
@@ -438,7 +469,7 @@ def train_in_context_lora(*, model, latents, positive, layout: PanelLayout | Non
         with torch.no_grad():
             grey = vae.encode(torch.full((1, layout.canvas_h, layout.canvas_w, 3), 0.5))
         fill = FillReferences(samples.float(), grey.float().cpu(), layout)
-    shift = flux_shift_mu(latent_token_count(samples.shape[-2], samples.shape[-1]))
+    shift = flux_shift_mu(latent_token_count(samples.shape[-2], samples.shape[-1], patch_size(model)))
     draws = TrainingDraws(s.seed, samples.shape[0], len(layout.panels) if layout is not None else 1, s.objective,
                           s.references, s.timesteps, shift)
 
@@ -452,7 +483,8 @@ def train_in_context_lora(*, model, latents, positive, layout: PanelLayout | Non
             checkpoint_module(module, checkpoint=s.gradient_checkpointing)
         patcher.model.requires_grad_(False)
         comfy.model_management.load_models_gpu([patcher], memory_required=1e20, force_full_load=True)
-        sampler = InContextTrainSampler(s, optimizer, draws, layout, dtype, on_step, fill)
+        sampler = InContextTrainSampler(s, optimizer, draws, layout, dtype, on_step, fill,
+                                        scale=latent_downscale(model), patch=patch_size(model))
         guider = _guider(patcher)
         guider.set_conds(positive)
         training_flag = hasattr(comfy.model_management, "in_training")

@@ -97,6 +97,9 @@ class TrainInContextLoRA(io.ComfyNode):
                 io.Vae.Input("vae", optional=True,
                              tooltip="Only for a FLUX Fill model: encodes the Fill conditioning of the "
                                      "references."),
+                io.Boolean.Input("references_at_timestep_zero", default=False, optional=True,
+                                 tooltip="FLUX.2-style models on ComfyUI 0.33+: the clean references modulated at "
+                                         "timestep 0 (OminiControl); sample reference mode with the same setting."),
             ],
             outputs=[
                 io.Model.Output("model_with_lora", display_name="model_with_lora",
@@ -111,12 +114,14 @@ class TrainInContextLoRA(io.ComfyNode):
     @classmethod
     def execute(cls, model, latents, positive, objective, references, timesteps, batch_size,
                 grad_accumulation_steps, steps, learning_rate, rank, optimizer, seed, training_dtype, lora_dtype,
-                algorithm, gradient_checkpointing, existing_lora, layout=None, vae=None) -> io.NodeOutput:
+                algorithm, gradient_checkpointing, existing_lora, layout=None, vae=None,
+                references_at_timestep_zero=False) -> io.NodeOutput:
         settings = TrainerSettings(
             objective=objective, references=references, timesteps=timesteps, batch_size=batch_size,
             grad_accumulation_steps=grad_accumulation_steps, steps=steps, learning_rate=learning_rate, rank=rank,
             optimizer=optimizer, seed=seed, training_dtype=training_dtype, lora_dtype=lora_dtype,
-            algorithm=algorithm, gradient_checkpointing=gradient_checkpointing, existing_lora=existing_lora)
+            algorithm=algorithm, gradient_checkpointing=gradient_checkpointing, existing_lora=existing_lora,
+            references_at_timestep_zero=references_at_timestep_zero)
         progress = comfy.utils.ProgressBar(steps)
 
         def on_step(step: int, loss: float) -> None:

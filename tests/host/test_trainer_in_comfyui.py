@@ -473,3 +473,36 @@ def test_reference_tokens_on_a_model_that_ignores_them_is_refused(comfy):
     with pytest.raises(PanelInputError, match=r"does not read reference tokens .*\(input 'objective'\)"):
         train_in_context_lora(model=model, latents={"samples": torch.zeros(1, 16, 4, 8)}, positive=[[None, {}]],
                               layout=layout, settings=TrainerSettings(objective="reference tokens", steps=1))
+
+
+def test_references_at_timestep_zero_train_where_the_host_and_model_have_it(comfy):
+    """OminiControl's recipe, per host: on ComfyUI 0.33 a tiny global-modulation Flux (FLUX.2's layout) trains with
+    its clean references modulated at timestep 0 (the sampler's wrapper, so training and sampling match), and that
+    changes the loss; FLUX.1, and every model on 0.3.64, is refused naming the input."""
+    import comfyui_version
+    from iclora_pack.nodes.core.errors import PanelInputError
+    from iclora_pack.nodes.core.layout import build_layout
+    from iclora_pack.nodes.host.trainer import TrainerSettings, train_in_context_lora
+    from test_sampler_in_comfyui import tiny_global_modulation_flux
+
+    layout = build_layout(["input"] * 2, 32, 32, "row")
+    generator = torch.Generator().manual_seed(2)
+    latents = {"samples": torch.randn(2, 16, 4, 8, generator=generator)}
+    positive = [[torch.randn(1, 3, 8, generator=generator), {"pooled_output": torch.randn(1, 8, generator=generator)}]
+                for _ in range(2)]
+
+    def run(model, zero: bool) -> list[float]:
+        settings = TrainerSettings(objective="with references", steps=3, rank=2, training_dtype="fp32",
+                                   lora_dtype="fp32", references_at_timestep_zero=zero)
+        return train_in_context_lora(model=model, latents=latents, positive=positive, layout=layout,
+                                     settings=settings).loss_map["loss"]
+
+    with pytest.raises(PanelInputError, match=r"need a Flux model with global modulation .*"
+                                              r"\(input 'references_at_timestep_zero'\)"):
+        run(loaded_patcher(comfy), True)  # the tiny FLUX.1
+    if tuple(int(part) for part in comfyui_version.__version__.split(".")[:2]) < (0, 33):
+        return  # 0.3.64's Flux has neither global modulation nor timestep_zero_index
+    model = tiny_global_modulation_flux()
+    at_zero, at_sample = run(model, True), run(model, False)
+    assert len(at_zero) == 3 and all(math.isfinite(v) for v in at_zero)
+    assert at_zero != at_sample  # the references' modulation changed what the model predicts

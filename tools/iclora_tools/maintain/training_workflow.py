@@ -95,7 +95,7 @@ def build_training(cnr_id: str, version: str) -> dict:
     train = g.node("ICLoRA_TrainInContextLoRA", (800, 80), (340, 620),
                    [TRAIN["objective"], TRAIN["references"], TRAIN["timesteps"], TRAIN["batch_size"],
                     TRAIN["grad_accumulation_steps"], TRAIN["steps"], TRAIN["learning_rate"], TRAIN["rank"], "AdamW",
-                    0, "fixed", "bf16", "bf16", "LoRA", True, "[None]"],
+                    0, "fixed", "bf16", "bf16", "LoRA", True, "[None]", False],
                    [("model_with_lora", "MODEL"), ("lora", "LORA_MODEL"), ("loss", "LOSS_MAP"), ("steps", "INT")],
                    ours=True)
     g.link(unet, 0, train, "model", "MODEL")
@@ -132,7 +132,7 @@ def build_training(cnr_id: str, version: str) -> dict:
 
     def sampler_node(pos, width: int, mode: str, canvas: dict, title: str) -> dict:
         node = g.node("ICLoRA_InContextSampler", pos, (width, 520),
-                      [mode, 0, "randomize", 20, 1.0, "euler", "simple", 1.0, 3, 1.0, 1.0, 0, True, 0, 1],
+                      [mode, 0, "randomize", 20, 1.0, "euler", "simple", 1.0, 3, 1.0, 1.0, 0, True, 0, 1, False],
                       [("image", "IMAGE"), ("latent", "LATENT"), ("report", "STRING")], ours=True, title=title)
         g.link(train, 0, node, "model", "MODEL")
         g.link(builder, 1, node, "positive", "CONDITIONING")

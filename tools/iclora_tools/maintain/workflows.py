@@ -161,7 +161,7 @@ def build(preset, with_reference: bool, cnr_id: str, version: str, family: Famil
     mode = "consistent" if with_reference and not tokens else "joint"
     sampler = g.node("ICLoRA_InContextSampler", (1260, 60), (340, 520),
                      [mode, 0, "randomize", 20, family.cfg if family else 1.0, "euler", "simple", 1.0,
-                      3, 1.0, 1.0, 0, True, 0, 1],
+                      3, 1.0, 1.0, 0, True, 0, 1, False],
                      [("image", "IMAGE"), ("latent", "LATENT"), ("report", "STRING")], ours=True)
     g.link(model, 0, sampler, "model", "MODEL")
     if tokens:  # the references as clean tokens; the sampler generates a canvas of the output slots alone
