@@ -23,7 +23,10 @@ is scored against the rule applied to the reference it generated: it is the ceil
 Every mode runs through the pack's `nodes/host/sampler.py` on ComfyUI's own sampling, as the oracle benchmark does.
 
 Bases: the tiny FLUX is trained once per objective of the pack's trainer (joint; with references: the reference
-panel clean, loss on the outputs; mixed), with the trainer's own math (`nodes/core/training.py`); where the host's
+panel clean, loss on the outputs; mixed; reference tokens: the reference as clean context tokens, `ref_latents`,
+and a canvas of the outputs alone, the edit-model route of Reference Tokens), with the trainer's own math
+(`nodes/core/training.py`); every base is also sampled through that route ("ref tokens": the same token count as
+the whole set, one evaluation a step); where the host's
 Flux takes `timestep_zero_index` (0.33, global modulation only) two global-modulation bases compare references at
 the sample's timestep and at timestep 0. Every mode runs on every base; a summary checks the matched (reference)
 mode's targets.
@@ -179,7 +182,8 @@ def cache_path(t: TrainSettings) -> Path:
     code = "".join(inspect.getsource(f) for f in (
         tiny_flux_config, SetMaker, identity_init, checkpoint_block, train, reference_cells, training._per_sample,
         training.noisy_canvas, training.velocity_target, training.velocity_from_denoised,
-        training.masked_velocity_loss, sampler.reference_tokens_at_timestep_zero))
+        training.masked_velocity_loss, sampler.reference_tokens_at_timestep_zero,
+        *((train_reference_tokens,) if t.objective == "reference tokens" else ())))
     key = hashlib.sha256((json.dumps(asdict(t), sort_keys=True) + code).encode()).hexdigest()[:16]
     return folder / f"learned-sets-{key}.safetensors"
 
@@ -294,28 +298,83 @@ def train(t: TrainSettings, maker: SetMaker, path: Path) -> float:
         sigma = torch.cat([torch.rand(half, generator=generator),
                            torch.sigmoid(torch.randn(t.batch - half, generator=generator))])
         noise = torch.randn(x0.shape, generator=generator)
+        with_references = t.objective == "with references" or (
+            t.objective == "mixed" and float(torch.rand(1, generator=objective_draws)) < 0.5)
+        keep = reference_cells(x0.shape) if with_references else None
+        xt = noisy_canvas(x0, noise, sigma, keep)
+        options = {}
+        if with_references and t.timestep_zero:
+            slices = reference_token_slices(1.0 - keep[0, 0], TOKEN)  # its mask: 1 = generate
+            options = {"wrappers": {"diffusion_model": {"t0": [reference_tokens_at_timestep_zero(slices)]}}}
         cond = maker.conditioning(rules[-1], t.batch)[0]
-        if t.objective == "reference tokens":  # the reference as clean context tokens; only the outputs noised
-            width = SIDE * TOKEN
-            target, target_noise = x0[..., width:], noise[..., width:]
-            xt = noisy_canvas(target, target_noise, sigma, None)
-            denoised = model.apply_model(xt, sigma, c_crossattn=cond[0], y=cond[1]["pooled_output"],
-                                         ref_latents=[x0[..., :width]])
-            loss = masked_velocity_loss(velocity_from_denoised(xt, denoised, sigma),
-                                        velocity_target(target, target_noise), None)
-        else:
-            with_references = t.objective == "with references" or (
-                t.objective == "mixed" and float(torch.rand(1, generator=objective_draws)) < 0.5)
-            keep = reference_cells(x0.shape) if with_references else None
-            xt = noisy_canvas(x0, noise, sigma, keep)
-            options = {}
-            if with_references and t.timestep_zero:
-                slices = reference_token_slices(1.0 - keep[0, 0], TOKEN)  # its mask: 1 = generate
-                options = {"wrappers": {"diffusion_model": {"t0": [reference_tokens_at_timestep_zero(slices)]}}}
-            denoised = model.apply_model(xt, sigma, c_crossattn=cond[0], y=cond[1]["pooled_output"],
-                                         transformer_options=options)
-            loss = masked_velocity_loss(velocity_from_denoised(xt, denoised, sigma), velocity_target(x0, noise),
-                                        None if keep is None else 1.0 - keep)
+        denoised = model.apply_model(xt, sigma, c_crossattn=cond[0], y=cond[1]["pooled_output"],
+                                     transformer_options=options)
+        loss = masked_velocity_loss(velocity_from_denoised(xt, denoised, sigma), velocity_target(x0, noise),
+                                    None if keep is None else 1.0 - keep)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if step % 500 == 0 or step == t.steps - 1:
+            print(f"  train step {step:>5}/{t.steps}  loss {loss.item():.4f}  {time.perf_counter() - start:.0f} s",
+                  flush=True)
+    seconds = time.perf_counter() - start
+    if hasattr(comfy.model_management, "in_training"):
+        comfy.model_management.in_training = False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.diffusion_model.state_dict().items()}
+    save_file(state, str(path), metadata={"settings": json.dumps(asdict(t)), "train_seconds": f"{seconds:.1f}"})
+    return seconds
+
+
+
+def train_reference_tokens(t: TrainSettings, maker: SetMaker, path: Path) -> float:
+    """`train` for the objective `reference tokens`: the reference panel as clean context tokens (`ref_latents`,
+    as ReferenceLatent and the pack's Reference Tokens give it) and a canvas of the outputs alone, noised and scored
+    everywhere; the same model, init, schedule and draws as `train` (its own function, so the other bases' cached
+    weights stay valid). Returns the seconds it took."""
+    import comfy.model_management
+    from iclora_pack.nodes.core.training import (
+        masked_velocity_loss,
+        noisy_canvas,
+        velocity_from_denoised,
+        velocity_target,
+    )
+    from safetensors.torch import save_file
+
+    torch.manual_seed(t.seed)
+    model = build_model(t)
+    for module in model.modules():  # ComfyUI's layers skip init: give them torch's
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.Linear.reset_parameters(module)
+        elif isinstance(getattr(module, "scale", None), torch.nn.Parameter):
+            torch.nn.init.ones_(module.scale)
+    identity_init(model.diffusion_model)
+    model.diffusion_model.requires_grad_(True)
+    for block in (*model.diffusion_model.double_blocks, *model.diffusion_model.single_blocks):
+        checkpoint_block(block)
+    model.train()
+    optimizer = torch.optim.AdamW(model.diffusion_model.parameters(), lr=t.lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=t.lr, total_steps=t.steps, pct_start=0.05)
+    if hasattr(comfy.model_management, "in_training"):
+        comfy.model_management.in_training = True
+    generator = torch.Generator().manual_seed(t.seed)
+    width = SIDE * TOKEN
+    start = time.perf_counter()
+    for step in range(t.steps):
+        rules = TASKS[step % len(TASKS)]
+        x0 = maker.sets(t.batch, rules, generator)
+        half = t.batch // 2
+        sigma = torch.cat([torch.rand(half, generator=generator),
+                           torch.sigmoid(torch.randn(t.batch - half, generator=generator))])
+        noise = torch.randn(x0.shape, generator=generator)[..., width:]
+        target = x0[..., width:]
+        xt = noisy_canvas(target, noise, sigma, None)
+        cond = maker.conditioning(rules[-1], t.batch)[0]
+        denoised = model.apply_model(xt, sigma, c_crossattn=cond[0], y=cond[1]["pooled_output"],
+                                     ref_latents=[x0[..., :width]])
+        loss = masked_velocity_loss(velocity_from_denoised(xt, denoised, sigma), velocity_target(target, noise),
+                                    None)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -362,6 +421,8 @@ class Scores:
     seam: float
     diversity: float
     evaluations: int
+    seconds: float = 0.0
+    """Wall time of the sampling, for ratios within one run (the reference-token route's extra context tokens)."""
 
 
 def score(maker: SetMaker, canvases: torch.Tensor, rules: tuple[str, ...], reference: torch.Tensor | None,
@@ -420,11 +481,13 @@ def run_mode(patcher, maker: SetMaker, rules: tuple[str, ...], references: torch
     noise = make_noise(latent, seed, 1)
     settings = SamplerSettings(mode=mode, seed=seed, steps=steps, resample_fraction=1.0, **extra)
     cond = maker.conditioning(rules[-1])
+    start = time.perf_counter()
     result = sample_latent(patcher, cond, cond, fmt.process_out(latent), noise,
                            None if mode == "joint" else mask, settings)
+    seconds = time.perf_counter() - start
     out = fmt.process_in(result.samples)
     rule, seam, diversity = score(maker, out, rules, None if mode == "joint" else doubled, n)
-    return Scores(rule, seam, diversity, result.evaluations), out
+    return Scores(rule, seam, diversity, result.evaluations, seconds), out
 
 
 def run_reference_tokens(patcher, maker: SetMaker, rules: tuple[str, ...], doubled: torch.Tensor, steps: int,
@@ -441,10 +504,12 @@ def run_reference_tokens(patcher, maker: SetMaker, rules: tuple[str, ...], doubl
     cond = maker.conditioning(rules[-1])
     cond = [[cond[0][0], {**cond[0][1], "reference_latents": [fmt.process_out(doubled)]}]]
     settings = SamplerSettings(mode="joint", seed=seed, steps=steps, resample_fraction=1.0)
+    start = time.perf_counter()
     result = sample_latent(patcher, cond, cond, fmt.process_out(latent), noise, None, settings)
+    seconds = time.perf_counter() - start
     out = torch.cat([doubled, fmt.process_in(result.samples)], dim=-1)
     rule, seam, diversity = score(maker, out, rules, doubled, doubled.shape[0] // 2)
-    return Scores(rule, seam, diversity, result.evaluations), out
+    return Scores(rule, seam, diversity, result.evaluations, seconds), out
 
 
 def save_picture(path: Path, maker: SetMaker, rows: list[tuple[str, float, torch.Tensor]], rule: str,
@@ -556,7 +621,7 @@ def evaluate(options, maker: SetMaker, bases, patchers: dict, t0: bool) -> None:
             references = maker.sets(options.canvases, (), generator)
             print(f"\nbase trained '{label}'; {1 + len(rules)} panels: reference | " + " | ".join(rules))
             print(f"{'mode':<13}{'setting':<19}{'evals':>6}{'x cost':>8}{'rule err':>10}{'x joint':>9}"
-                  f"{'seam err':>10}{'diversity':>11}")
+                  f"{'seam err':>10}{'diversity':>11}{'x time':>8}")
             table: dict[tuple, Scores] = {}
             for mode, extra in runs:
                 scores, out = run_mode(patchers[label], maker, rules, references, mode, extra, options.steps,
@@ -567,7 +632,7 @@ def evaluate(options, maker: SetMaker, bases, patchers: dict, t0: bool) -> None:
                 setting = setting_label("", extra).strip() or "-"
                 print(f"{mode:<13}{setting:<19}{scores.evaluations:>6}{scores.evaluations / base_evals:>8.2f}"
                       f"{scores.rule:>10.4f}{scores.rule / joint.rule:>9.2f}{scores.seam:>10.4f}"
-                      f"{scores.diversity:>11.3f}", flush=True)
+                      f"{scores.diversity:>11.3f}{scores.seconds / joint.seconds:>8.2f}", flush=True)
                 if len(rules) == 1:
                     outputs[(label, key)] = out
             results[(label, len(rules))] = table
@@ -773,7 +838,8 @@ def trained_patcher(settings: TrainSettings, maker: SetMaker, threads: int, labe
     else:
         print(f"base '{label}': training the tiny FLUX ({settings.steps} steps of {settings.batch} sets, "
               f"{threads} thread)")
-        seconds = train(settings, maker, path)
+        trainer = train_reference_tokens if settings.objective == "reference tokens" else train
+        seconds = trainer(settings, maker, path)
         print(f"trained in {seconds:.0f} s; cached outside the repository")
     return load_patcher(settings, path)
 
