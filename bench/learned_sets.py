@@ -656,7 +656,10 @@ def evaluate(options, maker: SetMaker, bases, patchers: dict, t0: bool) -> None:
             table = results[(label, 1)]
             cost = table[("joint", ())].evaluations
             for (mode, extra), scores in table.items():
-                if label == "joint" or mode in ("joint", "reference", TOKENS_ROUTE):
+                # the joint base: every mode; the others: joint and their matched route (the token route is
+                # shown untrained on the joint base, trained on its own base)
+                matched = TOKENS_ROUTE if label == "reference tokens" else "reference"
+                if label == "joint" or mode in ("joint", matched):
                     name = setting_label(mode, dict(extra)).strip()
                     points.append((name if label == "joint" else f"{name} [{label}]",
                                    scores.evaluations / cost, scores.rule))
