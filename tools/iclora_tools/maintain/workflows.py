@@ -148,7 +148,8 @@ def build(preset, with_reference: bool, cnr_id: str, version: str, family: Famil
                       ("warnings", "STRING")], ours=True)
     g.link(concat, 1, builder, "layout", "ICLORA_PANEL_LAYOUT")
     g.link(clip, 0, builder, "clip", "CLIP")
-    negative_pos = (1260, 920 if with_reference else 700)
+    # Under the sampler, which Nodes 2.0 draws about 640 tall (its saved 520 in the classic canvas).
+    negative_pos = (1260, 950 if with_reference else 740)
     if family is not None and family.cfg > 1:  # a model sampled with cfg: the empty prompt, as its own workflows
         negative = g.node("CLIPTextEncode", negative_pos, (320, 76), [""], [("CONDITIONING", "CONDITIONING")],
                           title="Negative (empty prompt)")
@@ -165,7 +166,7 @@ def build(preset, with_reference: bool, cnr_id: str, version: str, family: Famil
                      [("image", "IMAGE"), ("latent", "LATENT"), ("report", "STRING")], ours=True)
     g.link(model, 0, sampler, "model", "MODEL")
     if tokens:  # the references as clean tokens; the sampler generates a canvas of the output slots alone
-        refs = g.node("ICLoRA_ReferenceTokens", (1260, 680), (340, 170), [],
+        refs = g.node("ICLoRA_ReferenceTokens", (1260, 730), (340, 170), [],
                       [("positive", "CONDITIONING"), ("negative", "CONDITIONING"), ("canvas", "IMAGE"),
                        ("report", "STRING")], ours=True)
         g.link(builder, 1, refs, "positive", "CONDITIONING")
@@ -184,7 +185,7 @@ def build(preset, with_reference: bool, cnr_id: str, version: str, family: Famil
         g.link(vae, 0, sampler, "vae", "VAE")
         g.link(concat, 0, sampler, "image", "IMAGE")
         if with_reference:
-            mask = g.node("ICLoRA_OutputSlotMask", (1260, 680), (340, 130), ["", 0, 0, False], [("mask", "MASK")],
+            mask = g.node("ICLoRA_OutputSlotMask", (1260, 730), (340, 130), ["", 0, 0, False], [("mask", "MASK")],
                           ours=True)
             g.link(concat, 1, mask, "layout", "ICLORA_PANEL_LAYOUT")
             g.link(mask, 0, sampler, "mask", "MASK")
@@ -211,7 +212,7 @@ def build(preset, with_reference: bool, cnr_id: str, version: str, family: Famil
     if not tokens:
         preview = g.node("PreviewImage", (1640, 605), (400, 200), [], [], title="Whole canvas")
         g.link(sampler, 0, preview, "images", "IMAGE")
-    g.group("4. Sample and save", (1240, 0, 820, 1000), "#a1309b")
+    g.group("4. Sample and save", (1240, 0, 820, 1060), "#a1309b")
 
     g.node("MarkdownNote", (20, 60), (340, 400), [_note(preset, with_reference, family)], [],
            title="How to use")  # top left: read first
