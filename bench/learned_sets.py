@@ -760,7 +760,8 @@ def stock_train_lora(patcher, maker: SetMaker, shots: torch.Tensor, steps: int, 
         nodes_train.patch = stock_patch
 
 
-def pack_train_lora(patcher, maker: SetMaker, shots: torch.Tensor, steps: int, batch: int, objective: str):
+def pack_train_lora(patcher, maker: SetMaker, shots: torch.Tensor, steps: int, batch: int, objective: str,
+                    loss_weighting: str = "velocity"):
     """The pack's trainer (`nodes/host/trainer.py`), references by the layout's first panel; None where this
     branch does not have it yet."""
     try:
@@ -773,7 +774,7 @@ def pack_train_lora(patcher, maker: SetMaker, shots: torch.Tensor, steps: int, b
     layout = concatenate_panels([("image_1", torch.zeros(1, panel, panel, 3))], 1).layout
     settings = TrainerSettings(objective=objective, steps=steps, batch_size=batch, training_dtype="fp32",
                                lora_dtype="fp32", learning_rate=FEW_SHOT["learning_rate"], rank=FEW_SHOT["rank"],
-                               seed=FEW_SHOT["seed"])
+                               seed=FEW_SHOT["seed"], loss_weighting=loss_weighting)
     return train_in_context_lora(model=patcher, latents={"samples": shots}, positive=maker.conditioning("reverse"),
                                  layout=layout, settings=settings).model
 
@@ -790,15 +791,17 @@ def few_shot_table(options, maker: SetMaker, patcher, base: str, trained_joint: 
     shots = fmt.process_out(maker.sets(10, rules, torch.Generator().manual_seed(options.seed + 99)))
     references = maker.sets(options.canvases, (), torch.Generator().manual_seed(20_000 + options.seed))
     modes = ("joint", "masked", "reference")
-    def pack(objective: str):
-        return (f"pack trainer ({objective})",
-                lambda st, b: pack_train_lora(patcher, maker, shots, st, b, objective))
+    def pack(objective: str, weighting: str = "velocity"):
+        label = objective if weighting == "velocity" else f"{objective}, x0"
+        return (f"pack trainer ({label})",
+                lambda st, b: pack_train_lora(patcher, maker, shots, st, b, objective, weighting))
 
     # Every objective of the pack's trainer: `with references` never noises a reference, so it teaches the matched
     # mode but not text-only sets; `mixed` and `joint` show what teaching both costs.
     trainers = (("stock Train LoRA", lambda st, b: stock_train_lora(patcher, maker, shots, st, b, False)),
                 ("stock, right checkpointing", lambda st, b: stock_train_lora(patcher, maker, shots, st, b, True)),
-                *(pack(objective) for objective in ("with references", "mixed", "joint")))
+                *(pack(objective) for objective in ("with references", "mixed", "joint")),
+                pack("joint", "x0 (sigma squared)"))
     print(f"\nfew-shot on the '{base}' base: 10 sets of the unseen rule 'reverse', rank {FEW_SHOT['rank']}, lr "
           f"{FEW_SHOT['learning_rate']:g}; target joint <= {2 * trained_joint:.3f} (2x the base's joint error on its "
           f"trained rule, {trained_joint:.3f}), reference <= {2.5 * trained_joint:.3f}")

@@ -36,6 +36,7 @@ from ..core.masks import slot_mask
 from ..core.sampling_math import reference_token_slices
 from ..core.training import (
     DISTRIBUTIONS,
+    LOSS_WEIGHTINGS,
     OBJECTIVE_JOINT,
     OBJECTIVE_MIXED,
     OBJECTIVE_REFERENCES,
@@ -53,6 +54,7 @@ from ..core.training import (
     split_for_reference_tokens,
     velocity_from_denoised,
     velocity_target,
+    weigh_velocities,
 )
 from .model_family import family_name, latent_downscale, patch_size, reads_reference_latents
 from .sampler import has_reference_timestep_zero, reference_tokens_at_timestep_zero
@@ -229,6 +231,7 @@ class TrainerSettings:
     algorithm: str = "LoRA"
     gradient_checkpointing: bool = True
     existing_lora: str = NO_LORA
+    loss_weighting: str = LOSS_WEIGHTINGS[0]
     references_at_timestep_zero: bool = False
     """Clean reference panels modulated at timestep 0 (OminiControl's recipe): FLUX.2-style models (global
     modulation) on a ComfyUI whose Flux takes timestep_zero_index; sample with the same setting."""
@@ -294,9 +297,9 @@ class InContextTrainSampler(comfy.samplers.Sampler):
             extra_args = self._with_references_at_timestep_zero(extra_args, keep)
         with torch.autocast(noisy.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             denoised = model_wrap(noisy, sigmas, **extra_args)
-        prediction = velocity_from_denoised(noisy, denoised.float(), sigmas)
-        return masked_velocity_loss(prediction, velocity_target(clean, noise),
-                                    None if loss_mask is None else loss_mask.to(clean.device))
+        prediction, target = weigh_velocities(velocity_from_denoised(noisy, denoised.float(), sigmas),
+                                              velocity_target(clean, noise), sigmas, self.s.loss_weighting)
+        return masked_velocity_loss(prediction, target, None if loss_mask is None else loss_mask.to(clean.device))
 
     def _with_references_at_timestep_zero(self, extra_args: dict, keep: torch.Tensor) -> dict:
         """The same DIFFUSION_MODEL wrapper the sampler's reference mode adds for timestep 0, for this example's
@@ -324,8 +327,9 @@ class InContextTrainSampler(comfy.samplers.Sampler):
         sigmas = torch.tensor([sigma], device=target.device)
         with torch.autocast(noisy.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             denoised = model_wrap(noisy, sigmas, **extra_args)
-        prediction = velocity_from_denoised(noisy, denoised.float(), sigmas)
-        return masked_velocity_loss(prediction, velocity_target(target, noise), None)
+        prediction, velocity = weigh_velocities(velocity_from_denoised(noisy, denoised.float(), sigmas),
+                                                velocity_target(target, noise), sigmas, self.s.loss_weighting)
+        return masked_velocity_loss(prediction, velocity, None)
 
     def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
                disable_pbar=False):
@@ -367,6 +371,7 @@ def check_inputs(*, model, latents, positive, layout, vae, s: TrainerSettings) -
     for name, value, options in (("objective", s.objective, OBJECTIVES), ("references", s.references,
                                                                           REFERENCE_RULES),
                                  ("timesteps", s.timesteps, DISTRIBUTIONS), ("optimizer", s.optimizer, OPTIMIZERS),
+                                 ("loss_weighting", s.loss_weighting, LOSS_WEIGHTINGS),
                                  ("training_dtype", s.training_dtype, DTYPES), ("lora_dtype", s.lora_dtype, DTYPES),
                                  ("algorithm", s.algorithm, tuple(adapter_maps))):
         if value not in options:

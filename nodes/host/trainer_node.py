@@ -9,7 +9,7 @@ import folder_paths
 from comfy.weight_adapter import adapter_maps
 from comfy_api.latest import io
 
-from ..core.training import DISTRIBUTIONS, OBJECTIVES, REFERENCE_RULES, TRAINER_NODE
+from ..core.training import DISTRIBUTIONS, LOSS_WEIGHTINGS, OBJECTIVES, REFERENCE_RULES, TRAINER_NODE
 from .sockets import CATEGORY, PanelLayoutSocket
 from .trainer import DTYPES, NO_LORA, OPTIMIZERS, TrainerSettings, train_in_context_lora
 
@@ -100,6 +100,10 @@ class TrainInContextLoRA(io.ComfyNode):
                 io.Boolean.Input("references_at_timestep_zero", default=False, optional=True,
                                  tooltip="FLUX.2-style models on ComfyUI 0.33+: the clean references modulated at "
                                          "timestep 0 (OminiControl); sample reference mode with the same setting."),
+                io.Combo.Input("loss_weighting", options=list(LOSS_WEIGHTINGS), default=LOSS_WEIGHTINGS[0],
+                               optional=True,
+                               tooltip="velocity: plain flow matching. x0: the error weighted by sigma squared, as "
+                                       "stock Train LoRA; teaches a new rule for text-only sets faster (joint)."),
             ],
             outputs=[
                 io.Model.Output("model_with_lora", display_name="model_with_lora",
@@ -115,13 +119,13 @@ class TrainInContextLoRA(io.ComfyNode):
     def execute(cls, model, latents, positive, objective, references, timesteps, batch_size,
                 grad_accumulation_steps, steps, learning_rate, rank, optimizer, seed, training_dtype, lora_dtype,
                 algorithm, gradient_checkpointing, existing_lora, layout=None, vae=None,
-                references_at_timestep_zero=False) -> io.NodeOutput:
+                references_at_timestep_zero=False, loss_weighting=LOSS_WEIGHTINGS[0]) -> io.NodeOutput:
         settings = TrainerSettings(
             objective=objective, references=references, timesteps=timesteps, batch_size=batch_size,
             grad_accumulation_steps=grad_accumulation_steps, steps=steps, learning_rate=learning_rate, rank=rank,
             optimizer=optimizer, seed=seed, training_dtype=training_dtype, lora_dtype=lora_dtype,
             algorithm=algorithm, gradient_checkpointing=gradient_checkpointing, existing_lora=existing_lora,
-            references_at_timestep_zero=references_at_timestep_zero)
+            references_at_timestep_zero=references_at_timestep_zero, loss_weighting=loss_weighting)
         progress = comfy.utils.ProgressBar(steps)
 
         def on_step(step: int, loss: float) -> None:

@@ -238,6 +238,32 @@ def test_reference_tokens_give_the_model_the_clean_references_and_score_the_outp
     assert len(seen["refs"]) == 1 and torch.equal(seen["refs"][0], latents[..., :4])  # panel 1, clean
 
 
+def test_x0_loss_weighting_is_the_velocity_loss_times_sigma_squared(comfy, sets):
+    from iclora_pack.nodes.core.layout import build_layout
+    from iclora_pack.nodes.core.training import LOSS_X0, TrainingDraws
+    from iclora_pack.nodes.host.trainer import InContextTrainSampler, TrainerSettings
+
+    layout = build_layout(["input"] * 2, PANEL, PANEL, "row")
+    latents = torch.randn(1, 16, 4, 8)
+
+    class Wrap:
+        inner_model = None
+
+        def __call__(self, x, sigma, **kwargs):
+            return 0.3 * x
+
+    def loss(weighting: str) -> tuple[float, float]:
+        settings = TrainerSettings(objective="with references", loss_weighting=weighting)
+        draws = TrainingDraws(0, 1, 2, settings.objective, settings.references, settings.timesteps)
+        loop = InContextTrainSampler(settings, None, draws, layout, torch.float32, lambda *a: None)
+        step = draws.step(1).examples[0]
+        value = loop.example_loss(Wrap(), [{"model_conds": {}}], latents, {}, 0, step.sigma, step.references)
+        return float(value), step.sigma
+
+    (velocity, sigma), (x0, _) = loss("velocity"), loss(LOSS_X0)
+    assert x0 == pytest.approx(velocity * sigma ** 2, rel=1e-5) and x0 != velocity
+
+
 def tokens_sampling_graph(lora: str | None) -> dict:
     """The edit-model route on a fresh 2-panel set: Reference Tokens -> In-Context Sampler (joint) -> Panel
     Reassemble, as the shipped FLUX.1 Kontext workflow wires it (the tiny FLUX stands in for Kontext)."""
@@ -440,6 +466,10 @@ def test_bad_inputs_fail_with_messages_that_name_the_input_and_the_fix(comfy, se
     fill_without_vae = training_graph(comfy, "iclora_bad", unet=FILL_UNET, steps=1)
     del fill_without_vae["20"]["inputs"]["vae"]
     assert "(input 'vae')" in comfy.run_expecting_error(fill_without_vae)
+
+    bad_weighting = training_graph(comfy, "iclora_bad", steps=1, loss_weighting="l1")
+    message = comfy.run_expecting_error(bad_weighting)
+    assert "'l1' is not an option (input 'loss_weighting')" in message or "loss_weighting" in message, message
 
     fill_tokens = training_graph(comfy, "iclora_bad", unet=FILL_UNET, steps=1, objective="reference tokens")
     message = comfy.run_expecting_error(fill_tokens)

@@ -211,3 +211,21 @@ def test_reference_tokens_objective_draws_references_like_with_references():
         assert [(e.index, e.sigma, e.references) for e in a.examples] == \
             [(e.index, e.sigma, e.references) for e in b.examples]
         assert all(e.references == (1,) for e in a.examples)
+
+
+def test_x0_weighting_scores_the_clean_prediction_and_velocity_leaves_the_velocities_alone():
+    """`x0 (sigma squared)`: sigma x the velocity error is the clean prediction's error, per sample."""
+    from iclora_pack.nodes.core.training import LOSS_X0, weigh_velocities
+
+    generator = torch.Generator().manual_seed(4)
+    clean, noise = torch.randn(2, 4, 6, 6, generator=generator), torch.randn(2, 4, 6, 6, generator=generator)
+    sigma = torch.tensor([0.3, 0.8])
+    noisy = noisy_canvas(clean, noise, sigma)
+    denoised = clean + 0.1 * torch.randn(clean.shape, generator=generator)
+    prediction = velocity_from_denoised(noisy, denoised, sigma)
+    a, b = weigh_velocities(prediction, velocity_target(clean, noise), sigma, LOSS_X0)
+    assert torch.allclose(masked_velocity_loss(a, b), ((denoised - clean) ** 2).mean(), atol=1e-6)
+    same = weigh_velocities(prediction, velocity_target(clean, noise), sigma, "velocity")
+    assert same[0] is prediction
+    with pytest.raises(ValueError, match="unknown loss weighting"):
+        weigh_velocities(prediction, prediction, sigma, "l1")

@@ -95,7 +95,7 @@ def build_training(cnr_id: str, version: str) -> dict:
     train = g.node("ICLoRA_TrainInContextLoRA", (800, 80), (340, 620),
                    [TRAIN["objective"], TRAIN["references"], TRAIN["timesteps"], TRAIN["batch_size"],
                     TRAIN["grad_accumulation_steps"], TRAIN["steps"], TRAIN["learning_rate"], TRAIN["rank"], "AdamW",
-                    0, "fixed", "bf16", "bf16", "LoRA", True, "[None]", False],
+                    0, "fixed", "bf16", "bf16", "LoRA", True, "[None]", False, "velocity"],
                    [("model_with_lora", "MODEL"), ("lora", "LORA_MODEL"), ("loss", "LOSS_MAP"), ("steps", "INT")],
                    ours=True)
     g.link(unet, 0, train, "model", "MODEL")
