@@ -140,10 +140,20 @@ def test_progress_moves_once_per_set_and_cancel_stops_before_the_next_set(comfy,
     inputs = {**dataset_inputs("iclora-test-sets"), "vae": vae, "clip": clip}
     node = nodes.NODE_CLASS_MAPPINGS[DATASET]
 
-    comfy_utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: updates.append((value, total)))
+    # What the node reports, recorded at the progress bar itself: ComfyUI 0.33's bar forwards an update to the hook
+    # only 100 ms after the last (first and final always), so the hook alone would depend on the machine's speed.
+    real_update = comfy_utils.ProgressBar.update_absolute
+
+    def record(bar, value, total=None, preview=None):
+        updates.append((value, total if total is not None else bar.total))
+        return real_update(bar, value, total, preview)
+
+    comfy_utils.ProgressBar.update_absolute = record
+    comfy_utils.set_progress_bar_global_hook(lambda value, total, preview, node_id=None: None)
     try:
         node.execute(**inputs)
         assert updates == [(1, 3), (2, 3), (3, 3)] and len(encoded) == 3
+        comfy_utils.ProgressBar.update_absolute = real_update
 
         def cancel(value, total, preview, node_id=None):
             model_management.interrupt_current_processing(True)
@@ -154,6 +164,7 @@ def test_progress_moves_once_per_set_and_cancel_stops_before_the_next_set(comfy,
             node.execute(**inputs)
         assert len(encoded) == 1  # the second set was never encoded
     finally:
+        comfy_utils.ProgressBar.update_absolute = real_update
         model_management.interrupt_current_processing(False)
         comfy_utils.set_progress_bar_global_hook(None)
 
