@@ -863,6 +863,8 @@ def main() -> None:
     parser.add_argument("--bases", help="comma-separated base labels to use (default: all this host can train)")
     parser.add_argument("--train-steps", type=int, default=TrainSettings.steps, help="training steps (cache key)")
     parser.add_argument("--few-shot-steps", type=int, default=300, help="few-shot training steps of batch 10")
+    parser.add_argument("--few-shot-only", action="store_true",
+                        help="only the few-shot table, on the 'with references' base (the winner of the tables)")
     options = parser.parse_args()
     torch.set_num_threads(options.threads)
     load_comfy()
@@ -878,6 +880,12 @@ def main() -> None:
     patchers = {label: trained_patcher(TrainSettings(steps=options.train_steps, **kw), maker, options.threads, label)
                 for label, kw in bases}
     if options.train_only:
+        return
+    if options.few_shot_only:  # the base's joint error on its trained rule sets the target, as after the tables
+        label = "with references"
+        references = maker.sets(options.canvases, (), torch.Generator().manual_seed(10_000 + options.seed))
+        joint = run_mode(patchers[label], maker, TASKS[0], references, "joint", {}, options.steps, options.seed)[0]
+        few_shot_table(options, maker, patchers[label], label, joint.rule)
         return
     evaluate(options, maker, bases, patchers, t0)
 
