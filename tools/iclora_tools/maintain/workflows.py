@@ -165,6 +165,7 @@ def build(preset, with_reference: bool, cnr_id: str, version: str, family: Famil
                       3, 1.0, 1.0, 0, True, 0, 1, False],
                      [("image", "IMAGE"), ("latent", "LATENT"), ("report", "STRING")], ours=True)
     g.link(model, 0, sampler, "model", "MODEL")
+    sources = {"positive": (builder, 1), "negative": (negative, 0), "image": (concat, 0)}  # the sampler's inputs
     if tokens:  # the references as clean tokens; the sampler generates a canvas of the output slots alone
         refs = g.node("ICLoRA_ReferenceTokens", (1260, 730), (340, 170), [],
                       [("positive", "CONDITIONING"), ("negative", "CONDITIONING"), ("canvas", "IMAGE"),
@@ -175,15 +176,12 @@ def build(preset, with_reference: bool, cnr_id: str, version: str, family: Famil
         g.link(concat, 0, refs, "canvas", "IMAGE")
         g.link(concat, 1, refs, "layout", "ICLORA_PANEL_LAYOUT")
         g.link(unet, 0, refs, "model", "MODEL")
-        g.link(refs, 0, sampler, "positive", "CONDITIONING")
-        g.link(refs, 1, sampler, "negative", "CONDITIONING")
-        g.link(vae, 0, sampler, "vae", "VAE")
-        g.link(refs, 2, sampler, "image", "IMAGE")
-    else:
-        g.link(builder, 1, sampler, "positive", "CONDITIONING")
-        g.link(negative, 0, sampler, "negative", "CONDITIONING")
-        g.link(vae, 0, sampler, "vae", "VAE")
-        g.link(concat, 0, sampler, "image", "IMAGE")
+        sources = {"positive": (refs, 0), "negative": (refs, 1), "image": (refs, 2)}
+    g.link(*sources["positive"], sampler, "positive", "CONDITIONING")
+    g.link(*sources["negative"], sampler, "negative", "CONDITIONING")
+    g.link(vae, 0, sampler, "vae", "VAE")
+    g.link(*sources["image"], sampler, "image", "IMAGE")
+    if not tokens:
         if with_reference:
             mask = g.node("ICLoRA_OutputSlotMask", (1260, 730), (340, 130), ["", 0, 0, False], [("mask", "MASK")],
                           ours=True)
