@@ -291,15 +291,22 @@ class InContextTrainSampler(comfy.samplers.Sampler):
             entry = dict(entry)
             entry["model_conds"] = {**entry["model_conds"], "c_concat": self.fill.conditioning(
                 model_wrap.inner_model, index, references, keep, noisy)}
-        model_wrap.conds = {"positive": [entry]}
-        sigmas = torch.tensor([sigma], device=clean.device)
         if references and self.s.references_at_timestep_zero:
             extra_args = self._with_references_at_timestep_zero(extra_args, keep)
+        return self._scored(model_wrap, entry, extra_args, noisy, clean, noise, sigma,
+                            None if loss_mask is None else loss_mask.to(clean.device))
+
+    def _scored(self, model_wrap, entry: dict, extra_args: dict, noisy: torch.Tensor, clean: torch.Tensor,
+                noise: torch.Tensor, sigma: float, loss_mask: torch.Tensor | None) -> torch.Tensor:
+        """One model evaluation on `noisy` with conditioning `entry`, and its weighted velocity loss against the
+        flow-matching target of `clean` and `noise`."""
+        model_wrap.conds = {"positive": [entry]}
+        sigmas = torch.tensor([sigma], device=clean.device)
         with torch.autocast(noisy.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             denoised = model_wrap(noisy, sigmas, **extra_args)
         prediction, target = weigh_velocities(velocity_from_denoised(noisy, denoised.float(), sigmas),
                                               velocity_target(clean, noise), sigmas, self.s.loss_weighting)
-        return masked_velocity_loss(prediction, target, None if loss_mask is None else loss_mask.to(clean.device))
+        return masked_velocity_loss(prediction, target, loss_mask)
 
     def _with_references_at_timestep_zero(self, extra_args: dict, keep: torch.Tensor) -> dict:
         """The same DIFFUSION_MODEL wrapper the sampler's reference mode adds for timestep 0, for this example's
@@ -323,13 +330,7 @@ class InContextTrainSampler(comfy.samplers.Sampler):
         noisy = noisy_canvas(target, noise, sigma, None)
         entry = dict(conds[index])
         entry["model_conds"] = {**entry["model_conds"], "ref_latents": comfy.conds.CONDList(refs)}
-        model_wrap.conds = {"positive": [entry]}
-        sigmas = torch.tensor([sigma], device=target.device)
-        with torch.autocast(noisy.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-            denoised = model_wrap(noisy, sigmas, **extra_args)
-        prediction, velocity = weigh_velocities(velocity_from_denoised(noisy, denoised.float(), sigmas),
-                                                velocity_target(target, noise), sigmas, self.s.loss_weighting)
-        return masked_velocity_loss(prediction, velocity, None)
+        return self._scored(model_wrap, entry, extra_args, noisy, target, noise, sigma, None)
 
     def sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image=None, denoise_mask=None,
                disable_pbar=False):
