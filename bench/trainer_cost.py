@@ -2,10 +2,16 @@
 
 Each trainer runs in its own fresh interpreter on the CPU (so one's peak cannot hide in another's), on a small
 FLUX-architecture model (ComfyUI's own Flux class, random weights; big enough that activations, not the
-interpreter, make the peak) and a few 2-panel canvases with random latents and conditioning. Reported per trainer:
-the peak resident memory during training above what the process held just before (resource.getrusage's maxrss,
-the high-water mark, less the resident size at the start of training), and the median seconds of a step after the
-first. Same settings for all: batch 1, rank 8, bf16 compute and LoRA, gradient checkpointing on, AdamW.
+interpreter, make the peak) and a few 2-panel canvases with random latents and conditioning. Both trainers'
+modules are imported before the start is measured, as a ComfyUI server has them from start-up. Reported per
+trainer: the peak resident memory during training above what the process held at the start (resource.getrusage's
+maxrss, the high-water mark, less the resident size then), and the median seconds of a step after the first.
+
+The peak is measured twice, each in its own process. `live`: glibc's mmap threshold fixed at 64 KiB, so every
+tensor's memory goes back to the system when it is freed and the resident size follows the tensors alive at each
+moment, as a GPU allocator's peak does. `resident`: glibc as it comes, whose dynamic threshold keeps freed blocks
+of some sizes resident, so the high-water mark also depends on the order of frees (a few tens of MiB either way
+on this model). Same settings for all: batch 1, rank 8, bf16 compute and LoRA, gradient checkpointing on, AdamW.
 
 Run: COMFYUI_PATH=/path/to/ComfyUI python bench/trainer_cost.py [--steps 8] [--hidden 256] [--side 32]
 """
@@ -81,6 +87,8 @@ def child(trainer: str, steps: int, hidden: int, side: int) -> dict:
     positive = [[torch.randn(1, 16, 64), {"pooled_output": torch.randn(1, 64), "guidance": 3.5}]
                 for _ in range(sets)]
     layout = build_layout(["input"] * 2, side * 8, side * 8, "row")
+    from comfy_extras import nodes_train
+    from iclora_pack.nodes.host.trainer import TrainerSettings, train_in_context_lora
     times: list[float] = []
     last = [0.0]
 
@@ -92,8 +100,6 @@ def child(trainer: str, steps: int, hidden: int, side: int) -> dict:
     base = rss_kib()
     last[0] = time.perf_counter()
     if trainer == "stock":
-        from comfy_extras import nodes_train
-
         original = nodes_train.TrainSampler.sample
 
         def timed(self, *args, **kwargs):  # the stock loop reports each loss through this callback
@@ -113,8 +119,6 @@ def child(trainer: str, steps: int, hidden: int, side: int) -> dict:
             nodes_train.TrainLoraNode.execute(model=[patcher], latents=[latents], positive=[positive],
                                               **{k: [v] for k, v in {**common, **extra}.items()})
     else:
-        from iclora_pack.nodes.host.trainer import TrainerSettings, train_in_context_lora
-
         objective = trainer.split()[1]
         settings = TrainerSettings(objective=objective, references="first", steps=steps, learning_rate=1e-4, rank=8,
                                    batch_size=1, training_dtype="bf16", lora_dtype="bf16",
@@ -139,24 +143,31 @@ def main() -> None:
         return
     if not os.environ.get("COMFYUI_PATH"):
         sys.exit("set COMFYUI_PATH to a ComfyUI checkout")
-    rows = []
-    for trainer in TRAINERS:
-        result = subprocess.run([sys.executable, __file__, "--child", trainer, "--steps", str(options.steps),
-                                 "--hidden", str(options.hidden), "--side", str(options.side)],
-                                capture_output=True, text=True, check=False)
-        if result.returncode:
-            sys.exit(f"{trainer} failed:\n{result.stderr[-3000:]}")
-        rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    rows = [{**run_child(options, trainer, live=False),
+             "live_mib": run_child(options, trainer, live=True)["peak_mib"]} for trainer in TRAINERS]
     tokens = (options.side // 2) * options.side
     print(f"FLUX-architecture model, {rows[0]['params']:,} parameters (hidden {options.hidden}, 2 double + 4 single "
           f"blocks); canvas {2 * options.side * 8}x{options.side * 8} px = {tokens} image tokens; batch 1, rank 8, "
           f"bf16, checkpointing on, {options.steps} steps, CPU, 1 thread")
-    print(f"{'trainer':<12}{'peak MiB':>10}{'x stock':>9}{'s/step':>9}{'x stock':>9}")
+    print(f"{'trainer':<12}{'live MiB':>10}{'x stock':>9}{'resident':>10}{'x stock':>9}{'s/step':>9}{'x stock':>9}")
     stock = rows[0]
     for row in rows:
-        print(f"{row['trainer']:<12}{row['peak_mib']:>10.1f}{row['peak_mib'] / stock['peak_mib']:>9.2f}"
+        print(f"{row['trainer']:<12}{row['live_mib']:>10.1f}{row['live_mib'] / stock['live_mib']:>9.2f}"
+              f"{row['peak_mib']:>10.1f}{row['peak_mib'] / stock['peak_mib']:>9.2f}"
               f"{row['seconds_per_step']:>9.3f}{row['seconds_per_step'] / stock['seconds_per_step']:>9.2f}")
 
+
+def run_child(options, trainer: str, live: bool) -> dict:
+    """One trainer in a fresh interpreter; `live` fixes glibc's mmap threshold (see the module's docstring)."""
+    env = dict(os.environ)
+    if live:
+        env.update(MALLOC_MMAP_THRESHOLD_=str(64 * 1024), MALLOC_TRIM_THRESHOLD_=str(64 * 1024))
+    result = subprocess.run([sys.executable, __file__, "--child", trainer, "--steps", str(options.steps),
+                             "--hidden", str(options.hidden), "--side", str(options.side)],
+                            capture_output=True, text=True, check=False, env=env)
+    if result.returncode:
+        sys.exit(f"{trainer} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 if __name__ == "__main__":
     main()
