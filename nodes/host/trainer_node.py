@@ -51,11 +51,11 @@ class TrainInContextLoRA(io.ComfyNode):
                 io.Latent.Input("latents", tooltip="Panel Set Dataset's latents: one canvas per set."),
                 io.Conditioning.Input("positive", tooltip="Panel Set Dataset's positive: one caption per set."),
                 io.Combo.Input("objective", options=list(OBJECTIVES), default=defaults.objective,
-                               tooltip="mixed: each step joint or with references, half and half (use reference "
-                                       "mode and joint mode later). joint: every panel noised (the paper). with "
-                                       "references: some panels stay clean, loss on the others. reference tokens: "
-                                       "for edit models, references as clean context tokens (use Reference "
-                                       "Tokens later)."),
+                               tooltip="mixed: each example joint or with references, half and half (use "
+                                       "reference mode and joint mode later). joint: every panel noised (the "
+                                       "paper). with references: some panels stay clean, loss on the others. "
+                                       "reference tokens: for edit models, references as clean context tokens (use "
+                                       "Reference Tokens later)."),
                 io.Combo.Input("references", options=list(REFERENCE_RULES), default=defaults.references,
                                tooltip="Which panels may be the clean references: panel 1, one random panel, all "
                                        "but one random panel, or a random number of random panels."),

@@ -148,7 +148,7 @@ def test_a_layout_from_another_canvas_is_refused():
         panel_latent_mask(layout(2, 32), [3], 4, 8)
 
 
-def test_draws_are_reproducible_cover_every_set_each_epoch_and_mix_half_and_half():
+def test_draws_are_reproducible_cover_every_set_each_epoch_and_mix_half_and_half_per_example():
     def run(seed):
         draws = TrainingDraws(seed, 5, 3, "mixed", "any one", "flux shift", flux_shift_mu(64))
         steps = [draws.step(1) for _ in range(400)]
@@ -159,12 +159,17 @@ def test_draws_are_reproducible_cover_every_set_each_epoch_and_mix_half_and_half
     order = [s.examples[0].index for s in a]
     for epoch in range(0, 400, 5):
         assert sorted(order[epoch:epoch + 5]) == [0, 1, 2, 3, 4]
-    with_refs = [s for s in a if s.objective == "with references"]
+    assert all(s.objective == "mixed" for s in a)
+    with_refs = [s for s in a if s.examples[0].references]
     assert 150 < len(with_refs) < 250
     assert all(len(s.examples[0].references) == 1 for s in with_refs)
-    assert all(s.examples[0].references == () for s in a if s.objective == "joint")
+    # each example of a batch is drawn joint or with references on its own: most batches of 8 hold both
+    batches = [TrainingDraws(seed, 5, 3, "mixed", "any one", "uniform").step(8) for seed in range(40)]
+    both = [b for b in batches if {bool(e.references) for e in b.examples} == {True, False}]
+    assert len(both) > 30
     joint = TrainingDraws(0, 2, 2, "joint", "first", "uniform")
     assert all(joint.step(2).objective == "joint" for _ in range(10))
+    assert all(e.references == () for _ in range(10) for e in joint.step(2).examples)
     with pytest.raises(ValueError, match="objective"):
         TrainingDraws(0, 2, 2, "both", "first", "uniform")
 
