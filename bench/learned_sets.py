@@ -801,7 +801,7 @@ def few_shot_table(options, maker: SetMaker, patcher, base: str, trained_joint: 
     trainers = (("stock Train LoRA", lambda st, b: stock_train_lora(patcher, maker, shots, st, b, False)),
                 ("stock, right checkpointing", lambda st, b: stock_train_lora(patcher, maker, shots, st, b, True)),
                 *(pack(objective) for objective in ("with references", "mixed", "joint")),
-                pack("joint", "x0 (sigma squared)"))
+                pack("mixed", "x0 (sigma squared)"), pack("joint", "x0 (sigma squared)"))
     print(f"\nfew-shot on the '{base}' base: 10 sets of the unseen rule 'reverse', rank {FEW_SHOT['rank']}, lr "
           f"{FEW_SHOT['learning_rate']:g}; target joint <= {2 * trained_joint:.3f} (2x the base's joint error on its "
           f"trained rule, {trained_joint:.3f}), reference <= {2.5 * trained_joint:.3f}")
