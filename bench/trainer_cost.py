@@ -169,5 +169,6 @@ def run_child(options, trainer: str, live: bool) -> dict:
         sys.exit(f"{trainer} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
+
 if __name__ == "__main__":
     main()
