@@ -44,9 +44,9 @@ with a list of what is wrong; `skip_bad_sets` leaves them out instead (see the n
 folder is changed.
 
 **2. Train** (Train In-Context LoRA, the pack's trainer): rank 16 and learning rate 1e-4 as the authors;
-objective `mixed` (half the steps every panel generated, half with panel 1 kept clean as a reference and the loss
-on the others), so the LoRA works text-only and with a reference. Start with 1000 steps, look at the loss plot and
-the samples, then continue with `existing_lora` (copy the saved file from `output/loras` to `models/loras`
+objective `mixed` (half the examples with every panel generated, half with panel 1 kept clean as a reference and
+the loss on the others), so the LoRA works text-only and with a reference. Start with 1000 steps, look at the loss
+plot and the samples, then continue with `existing_lora` (copy the saved file from `output/loras` to `models/loras`
 first). The same `seed` gives the same LoRA; gradient checkpointing is exact and on.
 
 **3. Memory**: the trainer loads the whole model on the GPU: FLUX.1-dev in bf16 is about 24 GB of weights
